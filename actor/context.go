@@ -1,0 +1,243 @@
+package actor
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Context is an actor's view of itself and the runtime while it handles a
+// message. It is valid only inside Receive, on the actor's own turn: do not
+// keep it or use it from other goroutines.
+type Context struct {
+	sys    *System
+	props  *Props
+	proc   *actorProcess
+	self   *PID
+	parent *PID
+	actor  Actor
+	msg    any
+	sender *PID
+	x      *extras
+
+	state       lifeState
+	deathReason TerminationReason
+}
+
+func (c *Context) ensureExtras() *extras {
+	if c.x == nil {
+		c.x = &extras{}
+	}
+	return c.x
+}
+
+// receive runs the middleware chain, or the behaviour directly.
+func (c *Context) receive(msg any, sender *PID) {
+	c.msg, c.sender = msg, sender
+	if c.props.chain != nil {
+		c.props.chain(c)
+	} else {
+		c.dispatch()
+	}
+	c.msg, c.sender = nil, nil
+}
+
+// dispatch calls the current behaviour: the top of the Become stack, or the
+// actor's Receive.
+func (c *Context) dispatch() {
+	if c.x != nil && len(c.x.behaviors) > 0 {
+		c.x.behaviors[len(c.x.behaviors)-1](c)
+		return
+	}
+	c.actor.Receive(c)
+}
+
+// Message returns the message being handled.
+func (c *Context) Message() any { return c.msg }
+
+// Sender returns the sender of the message being handled, or nil when it
+// was sent without one.
+func (c *Context) Sender() *PID { return c.sender }
+
+// Self returns the actor's own PID.
+func (c *Context) Self() *PID { return c.self }
+
+// Parent returns the parent's PID; for a top-level actor, the root
+// guardian's.
+func (c *Context) Parent() *PID { return c.parent }
+
+// System returns the actor system.
+func (c *Context) System() *System { return c.sys }
+
+// Actor returns the current actor instance.
+func (c *Context) Actor() Actor { return c.actor }
+
+// Logger returns a logger that names this actor.
+func (c *Context) Logger() *slog.Logger {
+	x := c.ensureExtras()
+	if x.logger == nil {
+		x.logger = c.sys.logger.With("actor", c.self.String())
+	}
+	return x.logger
+}
+
+// Children returns the PIDs of the actor's live children.
+func (c *Context) Children() []*PID {
+	if c.x == nil {
+		return nil
+	}
+	out := make([]*PID, 0, len(c.x.children))
+	for _, ch := range c.x.children {
+		out = append(out, ch.pid)
+	}
+	return out
+}
+
+// Respond sends msg to the sender of the current message; without a sender
+// it goes to dead letters.
+func (c *Context) Respond(msg any) {
+	if c.sender == nil {
+		c.sys.deadLetter(nil, msg, c.self)
+		return
+	}
+	_ = c.sys.resolve(c.sender).sendUser(context.Background(), c.self, msg)
+}
+
+// Send sends msg to pid without a sender.
+func (c *Context) Send(pid *PID, msg any) {
+	_ = c.sys.resolve(pid).sendUser(context.Background(), nil, msg)
+}
+
+// Forward sends the current message to pid, keeping its original sender.
+func (c *Context) Forward(pid *PID) {
+	_ = c.sys.resolve(pid).sendUser(context.Background(), c.sender, c.msg)
+}
+
+// Request sends msg to pid with this actor as the sender; the reply arrives
+// later as an ordinary message.
+func (c *Context) Request(pid *PID, msg any) {
+	_ = c.sys.resolve(pid).sendUser(context.Background(), c.self, msg)
+}
+
+// RequestFuture sends msg to pid and returns the future reply (timeout 0:
+// none). Waiting on it inside Receive is allowed: the worker pool starts a
+// stand-in for the duration of the wait.
+func (c *Context) RequestFuture(pid *PID, msg any, timeout time.Duration) *Future {
+	return c.sys.request(pid, msg, timeout, true)
+}
+
+// Spawn starts a child actor.
+func (c *Context) Spawn(props *Props) *PID {
+	pid, err := c.spawnChild(props, c.sys.newID())
+	if err != nil {
+		return c.sys.deadPID(c.sys.newID())
+	}
+	return pid
+}
+
+// SpawnNamed starts a child actor whose id is the parent's id, a slash and
+// name. It fails with ErrNameTaken when a sibling has that name.
+func (c *Context) SpawnNamed(props *Props, name string) (*PID, error) {
+	if name == "" {
+		return nil, fmt.Errorf("actor: spawn: empty name")
+	}
+	return c.spawnChild(props, c.self.ID+"/"+name)
+}
+
+func (c *Context) spawnChild(props *Props, id string) (*PID, error) {
+	if c.state != stateAlive {
+		return nil, fmt.Errorf("actor: spawn from %v: actor is stopping or restarting", c.self)
+	}
+	x := c.ensureExtras()
+	if x.children == nil {
+		x.children = make(map[string]*child)
+	}
+	if _, taken := x.children[id]; taken {
+		return nil, fmt.Errorf("spawn %q: %w", id, ErrNameTaken)
+	}
+	pid, err := c.sys.spawn(props, id, c.self)
+	if err != nil {
+		return nil, err
+	}
+	x.children[id] = &child{pid: pid}
+	return pid, nil
+}
+
+// Stop stops the actor pid (a child, or any other) after its current
+// message.
+func (c *Context) Stop(pid *PID) { c.sys.Stop(pid) }
+
+// Poison stops the actor pid after the messages already queued for it.
+func (c *Context) Poison(pid *PID) { c.sys.Poison(pid) }
+
+// Watch asks for a Terminated message when pid stops. If pid is already
+// gone, Terminated arrives at once.
+func (c *Context) Watch(pid *PID) {
+	x := c.ensureExtras()
+	for _, w := range x.watching {
+		if w.Equal(pid) {
+			return
+		}
+	}
+	x.watching = append(x.watching, pid)
+	c.sys.resolve(pid).sendSystem(&sysWatch{watcher: c.self})
+}
+
+// Unwatch cancels Watch; no Terminated for pid is delivered after it.
+func (c *Context) Unwatch(pid *PID) {
+	if c.x == nil {
+		return
+	}
+	for i, w := range c.x.watching {
+		if w.Equal(pid) {
+			c.x.watching = append(c.x.watching[:i], c.x.watching[i+1:]...)
+			c.sys.resolve(pid).sendSystem(&sysUnwatch{watcher: c.self})
+			return
+		}
+	}
+}
+
+// Become makes behavior handle the following messages, on top of the
+// current one, until Unbecome. A restart returns to the actor's Receive.
+func (c *Context) Become(behavior ReceiveFunc) {
+	x := c.ensureExtras()
+	x.behaviors = append(x.behaviors, behavior)
+}
+
+// Unbecome returns to the behaviour before the last Become.
+func (c *Context) Unbecome() {
+	if c.x != nil && len(c.x.behaviors) > 0 {
+		c.x.behaviors[len(c.x.behaviors)-1] = nil
+		c.x.behaviors = c.x.behaviors[:len(c.x.behaviors)-1]
+	}
+}
+
+// Stash sets the current message aside, with its sender, until UnstashAll.
+func (c *Context) Stash() {
+	x := c.ensureExtras()
+	x.stash = append(x.stash, envelope{msg: c.msg, sender: c.sender})
+}
+
+// UnstashAll delivers the stashed messages again, in the order they were
+// stashed, before any message still queued. A restart does the same.
+func (c *Context) UnstashAll() {
+	if c.x == nil || len(c.x.stash) == 0 {
+		return
+	}
+	c.proc.mb.Requeue(c.x.stash)
+	c.x.stash = nil
+}
+
+// SetReceiveTimeout asks for a ReceiveTimeout message whenever no user
+// message has arrived for d. d ≤ 0 turns it off.
+func (c *Context) SetReceiveTimeout(d time.Duration) {
+	x := c.ensureExtras()
+	x.timeout = d
+	if d <= 0 {
+		c.stopReceiveTimeout()
+		return
+	}
+	c.touchReceiveTimeout()
+	c.armReceiveTimeout(d)
+}

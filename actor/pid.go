@@ -1,0 +1,35 @@
+package actor
+
+import "context"
+
+// PID identifies an actor: the node it lives on and its id there. Local PIDs
+// returned by Spawn carry a direct reference to the actor, so sending to
+// them costs no lookup.
+type PID struct {
+	Node string
+	ID   string
+	proc process
+}
+
+// String returns "node/id".
+func (p *PID) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return p.Node + "/" + p.ID
+}
+
+// Equal reports whether p and q name the same actor.
+func (p *PID) Equal(q *PID) bool {
+	if p == nil || q == nil {
+		return p == q
+	}
+	return p.ID == q.ID && p.Node == q.Node
+}
+
+// process is what a PID delivers to: a local actor, a future, the root
+// guardian or dead letters.
+type process interface {
+	sendUser(ctx context.Context, sender *PID, msg any) error
+	sendSystem(msg any)
+}

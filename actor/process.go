@@ -1,0 +1,347 @@
+package actor
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/goray-dev/goray/mailbox"
+	"github.com/goray-dev/goray/supervisor"
+)
+
+// actorProcess is a local actor: its mailbox and its context. It is the
+// mailbox's Invoker, so all its methods but sendUser and sendSystem run on
+// the actor's own turn, one at a time.
+type actorProcess struct {
+	mb   mailbox.Mailbox[envelope]
+	dead atomic.Bool // read by senders; set once the actor has stopped
+	ctx  Context
+}
+
+type lifeState uint8
+
+const (
+	stateAlive lifeState = iota
+	stateRestarting
+	stateStopping
+	stateDead
+)
+
+// extras holds what only some actors use, so that an idle plain actor stays
+// small.
+type extras struct {
+	children   map[string]*child
+	watchers   []*PID
+	watching   []*PID
+	behaviors  []ReceiveFunc
+	stash      []envelope
+	escalated  []*PID // children suspended while a failure is escalated
+	restarting any    // reason of the restart in progress
+	logger     *slog.Logger
+
+	timeout      time.Duration
+	timer        *time.Timer
+	lastActivity time.Time
+}
+
+type child struct {
+	pid   *PID
+	stats supervisor.Stats
+}
+
+func (p *actorProcess) init(s *System, props *Props, self, parent *PID) {
+	p.ctx = Context{sys: s, props: props, proc: p, self: self, parent: parent}
+	p.ctx.actor = props.producer()
+	var bounded *mailbox.Bounded[envelope]
+	if props.bounded > 0 {
+		bounded = mailbox.NewBounded[envelope](props.bounded, props.policy)
+	}
+	p.mb.Init(p, s.pool, props.throughput, bounded)
+}
+
+func (p *actorProcess) sendUser(ctx context.Context, sender *PID, msg any) error {
+	if p.dead.Load() {
+		p.ctx.sys.deadLetter(p.ctx.self, msg, sender)
+		return nil
+	}
+	dropped, didDrop, err := p.mb.Post(ctx, envelope{msg: msg, sender: sender})
+	if didDrop {
+		p.ctx.sys.deadLetter(p.ctx.self, dropped.msg, dropped.sender)
+	}
+	if err != nil {
+		p.ctx.sys.deadLetter(p.ctx.self, msg, sender)
+		return fmt.Errorf("send to %v: %w", p.ctx.self, err)
+	}
+	return nil
+}
+
+func (p *actorProcess) sendSystem(msg any) { p.mb.PostSystem(msg) }
+
+// InvokeUser delivers one user message.
+func (p *actorProcess) InvokeUser(e envelope) {
+	c := &p.ctx
+	if c.state == stateDead {
+		c.sys.deadLetter(c.self, e.msg, e.sender)
+		return
+	}
+	if _, ok := e.msg.(poison); ok {
+		c.beginStop(ReasonStopped)
+		return
+	}
+	c.receive(e.msg, e.sender)
+	if c.x != nil && c.x.timeout > 0 {
+		c.touchReceiveTimeout()
+	}
+}
+
+// InvokeSystem handles one system message.
+func (p *actorProcess) InvokeSystem(msg any) {
+	c := &p.ctx
+	if c.state == stateDead {
+		c.afterDeath(msg)
+		return
+	}
+	switch m := msg.(type) {
+	case sysStart:
+		c.receive(Started{}, nil)
+	case *sysStop:
+		c.beginStop(m.reason)
+	case *sysWatch:
+		c.addWatcher(m.watcher)
+	case *sysUnwatch:
+		c.removeWatcher(m.watcher)
+	case *sysTerminated:
+		c.handleTerminated(m)
+	case *sysFailure:
+		c.handleChildFailure(m)
+	case *sysRestart:
+		c.beginRestart(m.reason)
+	case sysResume:
+		c.resume()
+	case sysTimeout:
+		c.handleReceiveTimeout()
+	default:
+		c.sys.logger.Error("unknown system message", "actor", c.self.String(), "type", fmt.Sprintf("%T", msg))
+	}
+}
+
+// Failure reports a panic in Receive to the parent; the mailbox is already
+// suspended.
+func (p *actorProcess) Failure(reason any, stack []byte, msg any) {
+	c := &p.ctx
+	if e, ok := msg.(envelope); ok {
+		msg = e.msg
+	}
+	c.msg, c.sender = nil, nil
+	switch c.state {
+	case stateStopping, stateDead:
+		// Nothing left to supervise: the actor is on its way out.
+		c.sys.logger.Error("actor panicked while stopping", "actor", c.self.String(), "reason", reason)
+		c.proc.mb.Resume()
+		return
+	}
+	c.sys.logger.Error("actor failed", "actor", c.self.String(), "reason", fmt.Sprint(reason), "message_type", fmt.Sprintf("%T", msg))
+	c.fail(reason, stack, msg)
+}
+
+// afterDeath answers system messages sent to an actor that is gone.
+func (c *Context) afterDeath(msg any) {
+	if w, ok := msg.(*sysWatch); ok {
+		c.sys.resolve(w.watcher).sendSystem(&sysTerminated{pid: c.self, reason: c.deathReason})
+	}
+}
+
+// fail reports a failure of this actor to its supervisor.
+func (c *Context) fail(reason any, stack []byte, msg any) {
+	c.proc.mb.Suspend()
+	c.sys.events.Publish(ActorFailed{PID: c.self, Reason: reason, Stack: stack, Message: msg})
+	c.sys.resolve(c.parent).sendSystem(&sysFailure{child: c.self, reason: reason, stack: stack, msg: msg})
+}
+
+func (c *Context) beginStop(reason TerminationReason) {
+	if c.state == stateStopping {
+		return
+	}
+	c.state = stateStopping
+	c.deathReason = reason
+	c.proc.mb.Suspend()
+	c.stopReceiveTimeout()
+	c.lifecycle(Stopping{})
+	if c.stopChildren() == 0 {
+		c.finishStop()
+	}
+}
+
+func (c *Context) finishStop() {
+	c.lifecycle(Stopped{})
+	c.state = stateDead
+	c.proc.dead.Store(true)
+	c.sys.registry.remove(c.self.ID)
+	t := &sysTerminated{pid: c.self, reason: c.deathReason}
+	if c.x != nil {
+		for _, w := range c.x.watchers {
+			c.sys.resolve(w).sendSystem(t)
+		}
+		for _, e := range c.x.stash {
+			c.sys.deadLetter(c.self, e.msg, e.sender)
+		}
+	}
+	c.sys.resolve(c.parent).sendSystem(t)
+	c.actor, c.x = nil, nil
+	// What is still queued, and whatever races in, goes to dead letters.
+	c.proc.mb.Close()
+	c.proc.mb.Resume()
+}
+
+func (c *Context) beginRestart(reason any) {
+	if c.state != stateAlive {
+		return
+	}
+	c.state = stateRestarting
+	c.lifecycle(Restarting{Reason: reason})
+	c.stopReceiveTimeout()
+	c.ensureExtras().restarting = reason
+	if c.stopChildren() == 0 {
+		c.finishRestart()
+	}
+}
+
+func (c *Context) finishRestart() {
+	reason := c.x.restarting
+	c.x.restarting = nil
+	c.x.behaviors = nil
+	c.x.escalated = nil
+	stash := c.x.stash
+	c.x.stash = nil
+	c.proc.mb.Requeue(stash)
+	c.actor = c.props.producer()
+	c.state = stateAlive
+	c.sys.events.Publish(ActorRestarted{PID: c.self, Reason: reason})
+	c.proc.mb.Resume()
+	c.receive(Started{}, nil)
+}
+
+func (c *Context) resume() {
+	c.proc.mb.Resume()
+	if c.x == nil {
+		return
+	}
+	for _, pid := range c.x.escalated {
+		c.sys.resolve(pid).sendSystem(sysResume{})
+	}
+	c.x.escalated = nil
+}
+
+// stopChildren asks every child to stop and returns how many there are.
+func (c *Context) stopChildren() int {
+	if c.x == nil || len(c.x.children) == 0 {
+		return 0
+	}
+	for _, ch := range c.x.children {
+		ch.pid.proc.sendSystem(&sysStop{reason: ReasonStopped})
+	}
+	return len(c.x.children)
+}
+
+func (c *Context) handleTerminated(t *sysTerminated) {
+	if c.x == nil {
+		return
+	}
+	if ch, ok := c.x.children[t.pid.ID]; ok && ch.pid.Equal(t.pid) {
+		delete(c.x.children, t.pid.ID)
+		if len(c.x.children) == 0 {
+			switch c.state {
+			case stateStopping:
+				c.finishStop()
+				return
+			case stateRestarting:
+				c.finishRestart()
+				return
+			}
+		}
+	}
+	if c.state != stateAlive {
+		return
+	}
+	for i, w := range c.x.watching {
+		if w.Equal(t.pid) {
+			c.x.watching = append(c.x.watching[:i], c.x.watching[i+1:]...)
+			c.receive(Terminated{PID: t.pid, Reason: t.reason}, nil)
+			return
+		}
+	}
+}
+
+func (c *Context) addWatcher(w *PID) {
+	x := c.ensureExtras()
+	for _, have := range x.watchers {
+		if have.Equal(w) {
+			return
+		}
+	}
+	x.watchers = append(x.watchers, w)
+}
+
+func (c *Context) removeWatcher(w *PID) {
+	if c.x == nil {
+		return
+	}
+	for i, have := range c.x.watchers {
+		if have.Equal(w) {
+			c.x.watchers = append(c.x.watchers[:i], c.x.watchers[i+1:]...)
+			return
+		}
+	}
+}
+
+// lifecycle delivers Stopping, Stopped or Restarting. A panic there cannot
+// be supervised (the instance is on its way out), so it is logged and the
+// stop or restart goes on.
+func (c *Context) lifecycle(msg any) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.msg, c.sender = nil, nil
+			c.sys.logger.Error("actor panicked in lifecycle handler", "actor", c.self.String(),
+				"message_type", fmt.Sprintf("%T", msg), "reason", fmt.Sprint(r))
+		}
+	}()
+	c.receive(msg, nil)
+}
+
+// Receive timeouts: one timer per actor that sets one, never reset per
+// message. Each message records when it arrived; when the timer fires the
+// actor checks how long it has really been idle and either delivers
+// ReceiveTimeout or sleeps for the remainder.
+func (c *Context) touchReceiveTimeout() { c.x.lastActivity = time.Now() }
+
+func (c *Context) armReceiveTimeout(d time.Duration) {
+	x := c.x
+	if x.timer == nil {
+		self := c.self
+		x.timer = time.AfterFunc(d, func() { self.proc.sendSystem(sysTimeout{}) })
+		return
+	}
+	x.timer.Reset(d)
+}
+
+func (c *Context) stopReceiveTimeout() {
+	if c.x != nil && c.x.timer != nil {
+		c.x.timer.Stop()
+	}
+}
+
+func (c *Context) handleReceiveTimeout() {
+	x := c.x
+	if x == nil || x.timeout <= 0 || c.state != stateAlive {
+		return
+	}
+	if idle := time.Since(x.lastActivity); idle < x.timeout {
+		c.armReceiveTimeout(x.timeout - idle)
+		return
+	}
+	x.lastActivity = time.Now()
+	c.armReceiveTimeout(x.timeout)
+	c.receive(ReceiveTimeout{}, nil)
+}

@@ -1,0 +1,149 @@
+package actor
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+const (
+	wheelTick  = 10 * time.Millisecond
+	wheelSlots = 512 // one turn of the wheel spans ~5 s; longer timeouts wait more turns
+)
+
+// timerWheel times out futures. A runtime timer per request costs more than
+// the request itself, so timeouts are kept coarse (one tick) in buckets
+// that one goroutine sweeps; it runs only while some future is pending.
+type timerWheel struct {
+	start   time.Time
+	buckets [wheelSlots]wheelBucket
+	pending atomic.Int64
+
+	mu      sync.Mutex
+	running bool
+	closed  bool
+	done    chan struct{} // closed by close to stop the sweeper
+	wg      sync.WaitGroup
+}
+
+type wheelBucket struct {
+	mu   sync.Mutex
+	head *Future
+}
+
+func newTimerWheel() *timerWheel {
+	return &timerWheel{start: time.Now(), done: make(chan struct{})}
+}
+
+func (w *timerWheel) now() int64 { return int64(time.Since(w.start) / wheelTick) }
+
+// add arms f to fail with ErrTimeout after d (rounded up to a tick).
+func (w *timerWheel) add(f *Future, d time.Duration) {
+	f.due = w.now() + int64((d+wheelTick-1)/wheelTick)
+	b := &w.buckets[f.due%wheelSlots]
+	f.home = b
+	b.mu.Lock()
+	f.linked = true
+	f.next = b.head
+	if b.head != nil {
+		b.head.prev = f
+	}
+	b.head = f
+	b.mu.Unlock()
+	if w.pending.Add(1) == 1 {
+		w.ensureRunning()
+	}
+}
+
+// remove disarms f if it is still armed.
+func (w *timerWheel) remove(f *Future) {
+	b := f.home
+	b.mu.Lock()
+	linked := f.linked
+	if linked {
+		b.unlink(f)
+	}
+	b.mu.Unlock()
+	if linked {
+		w.pending.Add(-1)
+	}
+}
+
+func (b *wheelBucket) unlink(f *Future) {
+	if f.prev != nil {
+		f.prev.next = f.next
+	} else {
+		b.head = f.next
+	}
+	if f.next != nil {
+		f.next.prev = f.prev
+	}
+	f.prev, f.next, f.linked = nil, nil, false
+}
+
+func (w *timerWheel) ensureRunning() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.running || w.closed {
+		return
+	}
+	w.running = true
+	w.wg.Add(1)
+	go w.sweep(w.now())
+}
+
+// sweep expires due futures every tick and exits when none is pending.
+func (w *timerWheel) sweep(swept int64) {
+	defer w.wg.Done()
+	t := time.NewTicker(wheelTick)
+	defer t.Stop()
+	for {
+		select {
+		case <-w.done:
+			return
+		case <-t.C:
+		}
+		now := w.now()
+		for ; swept < now; swept++ {
+			w.expire(&w.buckets[(swept+1)%wheelSlots], now)
+		}
+		if w.pending.Load() == 0 {
+			w.mu.Lock()
+			if w.pending.Load() == 0 {
+				w.running = false
+				w.mu.Unlock()
+				return
+			}
+			w.mu.Unlock()
+		}
+	}
+}
+
+func (w *timerWheel) expire(b *wheelBucket, now int64) {
+	var due []*Future
+	b.mu.Lock()
+	for f := b.head; f != nil; {
+		next := f.next
+		if f.due <= now {
+			b.unlink(f)
+			due = append(due, f)
+		}
+		f = next
+	}
+	b.mu.Unlock()
+	w.pending.Add(-int64(len(due)))
+	for _, f := range due {
+		f.complete(nil, ErrTimeout)
+	}
+}
+
+// close stops the sweeper; futures still armed never time out.
+func (w *timerWheel) close() {
+	w.mu.Lock()
+	if !w.closed {
+		w.closed = true
+		close(w.done)
+	}
+	w.mu.Unlock()
+	w.wg.Wait()
+}

@@ -1,0 +1,229 @@
+package mailbox
+
+import (
+	"context"
+	"runtime/debug"
+	"sync/atomic"
+)
+
+// DefaultThroughput is how many user messages a mailbox processes per turn
+// before it yields its worker to other mailboxes.
+const DefaultThroughput = 256
+
+// Invoker is what a mailbox delivers to: in goray, an actor's process.
+// The mailbox calls it from one goroutine at a time.
+type Invoker[T any] interface {
+	// InvokeSystem handles a system message.
+	InvokeSystem(msg any)
+	// InvokeUser handles a user message.
+	InvokeUser(msg T)
+	// Failure is called after InvokeSystem or InvokeUser panicked, with the
+	// recovered value, the stack of the panic and the message being handled.
+	// The mailbox is suspended at that point: it processes system messages
+	// only until [Mailbox.Resume] is called.
+	Failure(reason any, stack []byte, msg any)
+}
+
+const (
+	idle uint32 = iota
+	scheduled
+)
+
+// Mailbox queues messages for one consumer and runs it on a [Dispatcher].
+// It must be initialised with [Mailbox.Init] before use and must not be
+// copied after that.
+type Mailbox[T any] struct {
+	// Written by producers (and by the consumer when it goes idle).
+	status atomic.Uint32
+	sys    sysQueue
+	user   Queue[T]
+
+	// Set once by Init.
+	bounded    *Bounded[T]
+	invoker    Invoker[T]
+	dispatcher Dispatcher
+	throughput int32
+
+	// Consumer-owned.
+	suspended bool
+	front     *[]T // requeued messages, delivered before the queue
+}
+
+// Init wires the mailbox to its consumer and dispatcher. A nil bounded queue
+// selects the unbounded lock-free queue. throughput ≤ 0 selects
+// DefaultThroughput.
+func (m *Mailbox[T]) Init(inv Invoker[T], d Dispatcher, throughput int, bounded *Bounded[T]) {
+	if throughput <= 0 {
+		throughput = DefaultThroughput
+	}
+	m.invoker, m.dispatcher, m.throughput, m.bounded = inv, d, int32(throughput), bounded
+}
+
+// Post queues a user message and schedules the mailbox. Only a bounded
+// mailbox can drop a message (reported as dropped) or fail (ctx ended while
+// blocked, or the mailbox was closed).
+func (m *Mailbox[T]) Post(ctx context.Context, v T) (dropped T, didDrop bool, err error) {
+	if m.bounded == nil {
+		m.user.Push(v)
+	} else {
+		dropped, didDrop, err = m.bounded.Push(ctx, v)
+		if err != nil || (didDrop && m.bounded.policy == DropNewest) {
+			return dropped, didDrop, err
+		}
+	}
+	m.schedule()
+	return dropped, didDrop, nil
+}
+
+// PostSystem queues a system message and schedules the mailbox.
+func (m *Mailbox[T]) PostSystem(msg any) {
+	m.sys.push(msg)
+	m.schedule()
+}
+
+func (m *Mailbox[T]) schedule() {
+	if m.status.Load() == idle && m.status.CompareAndSwap(idle, scheduled) {
+		m.dispatcher.Schedule(m)
+	}
+}
+
+// Suspend stops the delivery of user messages; system messages still flow.
+// Only the consumer may call it, from inside an Invoker method.
+func (m *Mailbox[T]) Suspend() { m.suspended = true }
+
+// Resume restarts the delivery of user messages. Only the consumer may call
+// it, from inside an Invoker method.
+func (m *Mailbox[T]) Resume() { m.suspended = false }
+
+// Suspended reports whether user messages are held back.
+func (m *Mailbox[T]) Suspended() bool { return m.suspended }
+
+// Requeue makes vs the next user messages to be delivered, in order, ahead
+// of everything already queued. Only the consumer may call it.
+func (m *Mailbox[T]) Requeue(vs []T) {
+	if len(vs) == 0 {
+		return
+	}
+	if m.front == nil {
+		m.front = new([]T)
+	}
+	*m.front = append(append(make([]T, 0, len(vs)+len(*m.front)), vs...), *m.front...)
+}
+
+// Close releases senders blocked on a full bounded mailbox; they get
+// ErrClosed. Queued messages can still be processed.
+func (m *Mailbox[T]) Close() {
+	if m.bounded != nil {
+		m.bounded.Close()
+	}
+}
+
+// Dropped returns how many messages a bounded mailbox has discarded.
+func (m *Mailbox[T]) Dropped() uint64 {
+	if m.bounded == nil {
+		return 0
+	}
+	return m.bounded.Dropped()
+}
+
+// Run processes messages for one turn. It reports true when it stopped
+// because the turn's budget ran out with messages left, in which case the
+// dispatcher must run it again; false when it went idle.
+func (m *Mailbox[T]) Run() bool {
+	for {
+		if m.turn() {
+			return true
+		}
+		// Going idle: drop the drained segment, then hand the mailbox back
+		// to producers. Anything pushed after the mark was taken is seen by
+		// Changed, whose producer either finds the mailbox idle and
+		// schedules it, or finds it still ours, in which case we go on.
+		var userMark Mark[T]
+		if m.bounded == nil {
+			m.user.Release()
+			userMark = m.user.Mark()
+		}
+		suspended := m.suspended
+		m.status.Store(idle)
+		if !m.workSince(userMark, suspended) || !m.status.CompareAndSwap(idle, scheduled) {
+			return false
+		}
+	}
+}
+
+func (m *Mailbox[T]) workSince(mark Mark[T], suspended bool) bool {
+	if m.sys.waiting() {
+		return true
+	}
+	if suspended {
+		return false
+	}
+	if m.bounded != nil {
+		return m.bounded.Len() > 0
+	}
+	return m.user.Changed(mark)
+}
+
+// turn processes system messages first, then user messages up to the
+// throughput budget. It reports whether the budget ran out.
+func (m *Mailbox[T]) turn() (exhausted bool) {
+	for n := int32(0); n < m.throughput; {
+		if msg, ok := m.sys.pop(); ok {
+			m.invokeSystem(msg)
+			continue
+		}
+		if m.suspended {
+			return false
+		}
+		v, ok := m.popUser()
+		if !ok {
+			return false
+		}
+		n++
+		m.invokeUser(v)
+	}
+	return true
+}
+
+// invokeUser and invokeSystem turn a panic into a Failure report taken at
+// the panic site, so the stack shows where it happened. An open-coded defer
+// costs next to nothing when nothing panics.
+func (m *Mailbox[T]) invokeUser(v T) {
+	defer func() {
+		if r := recover(); r != nil {
+			m.fail(r, v)
+		}
+	}()
+	m.invoker.InvokeUser(v)
+}
+
+func (m *Mailbox[T]) invokeSystem(msg any) {
+	defer func() {
+		if r := recover(); r != nil {
+			m.fail(r, msg)
+		}
+	}()
+	m.invoker.InvokeSystem(msg)
+}
+
+func (m *Mailbox[T]) fail(reason, msg any) {
+	m.suspended = true
+	m.invoker.Failure(reason, debug.Stack(), msg)
+}
+
+func (m *Mailbox[T]) popUser() (T, bool) {
+	if m.front != nil && len(*m.front) > 0 {
+		f := *m.front
+		v := f[0]
+		var zero T
+		f[0] = zero
+		if *m.front = f[1:]; len(*m.front) == 0 {
+			m.front = nil
+		}
+		return v, true
+	}
+	if m.bounded != nil {
+		return m.bounded.Pop()
+	}
+	return m.user.Pop()
+}
