@@ -129,7 +129,7 @@ func (c *Context) RequestFuture(pid *PID, msg any, timeout time.Duration) *Futur
 
 // Spawn starts a child actor.
 func (c *Context) Spawn(props *Props) *PID {
-	pid, err := c.spawnChild(props, c.sys.newID())
+	pid, err := c.spawnChild(props, c.sys.newID(), false)
 	if err != nil {
 		return c.sys.deadPID(c.sys.newID())
 	}
@@ -142,10 +142,10 @@ func (c *Context) SpawnNamed(props *Props, name string) (*PID, error) {
 	if name == "" {
 		return nil, fmt.Errorf("actor: spawn: empty name")
 	}
-	return c.spawnChild(props, c.self.ID+"/"+name)
+	return c.spawnChild(props, c.self.ID+"/"+name, true)
 }
 
-func (c *Context) spawnChild(props *Props, id string) (*PID, error) {
+func (c *Context) spawnChild(props *Props, id string, named bool) (*PID, error) {
 	if c.state != stateAlive {
 		return nil, fmt.Errorf("actor: spawn from %v: actor is stopping or restarting", c.self)
 	}
@@ -156,7 +156,7 @@ func (c *Context) spawnChild(props *Props, id string) (*PID, error) {
 	if _, taken := x.children[id]; taken {
 		return nil, fmt.Errorf("spawn %q: %w", id, ErrNameTaken)
 	}
-	pid, err := c.sys.spawn(props, id, c.self)
+	pid, err := c.sys.spawn(props, id, c.self, named)
 	if err != nil {
 		return nil, err
 	}

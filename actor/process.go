@@ -15,9 +15,12 @@ import (
 // mailbox's Invoker, so all its methods but sendUser and sendSystem run on
 // the actor's own turn, one at a time.
 type actorProcess struct {
-	mb   mailbox.Mailbox[envelope]
-	dead atomic.Bool // read by senders; set once the actor has stopped
-	ctx  Context
+	// Read by senders, next to the mailbox's producer side; the context's
+	// per-message fields follow the mailbox's consumer side.
+	dead  atomic.Bool // set once the actor has stopped
+	named bool        // registered under its id
+	mb    mailbox.Mailbox[envelope]
+	ctx   Context
 }
 
 type lifeState uint8
@@ -51,7 +54,8 @@ type child struct {
 	stats supervisor.Stats
 }
 
-func (p *actorProcess) init(s *System, props *Props, self, parent *PID) {
+func (p *actorProcess) init(s *System, props *Props, self, parent *PID, named bool) {
+	p.named = named
 	p.ctx = Context{sys: s, props: props, proc: p, self: self, parent: parent}
 	p.ctx.actor = props.producer()
 	var bounded *mailbox.Bounded[envelope]
@@ -129,11 +133,9 @@ func (p *actorProcess) InvokeSystem(msg any) {
 
 // Failure reports a panic in Receive to the parent; the mailbox is already
 // suspended.
-func (p *actorProcess) Failure(reason any, stack []byte, msg any) {
+func (p *actorProcess) Failure(reason any, stack []byte) {
 	c := &p.ctx
-	if e, ok := msg.(envelope); ok {
-		msg = e.msg
-	}
+	msg := c.msg
 	c.msg, c.sender = nil, nil
 	switch c.state {
 	case stateStopping, stateDead:
@@ -178,7 +180,9 @@ func (c *Context) finishStop() {
 	c.lifecycle(Stopped{})
 	c.state = stateDead
 	c.proc.dead.Store(true)
-	c.sys.registry.remove(c.self.ID)
+	if c.proc.named {
+		c.sys.registry.remove(c.self.ID)
+	}
 	t := &sysTerminated{pid: c.self, reason: c.deathReason}
 	if c.x != nil {
 		for _, w := range c.x.watchers {

@@ -92,7 +92,7 @@ func (s *System) DeadLetterCount() uint64 { return s.deadLetters.Load() }
 // Spawn starts a top-level actor under the root guardian. After Shutdown
 // has begun it returns a PID whose messages all go to dead letters.
 func (s *System) Spawn(props *Props) *PID {
-	pid, err := s.spawn(props, s.newID(), s.guardian.pid)
+	pid, err := s.spawn(props, s.newID(), s.guardian.pid, false)
 	if err != nil {
 		return s.deadPID(s.newID())
 	}
@@ -106,7 +106,7 @@ func (s *System) SpawnNamed(props *Props, name string) (*PID, error) {
 	if name == "" {
 		return nil, fmt.Errorf("actor: spawn: empty name")
 	}
-	return s.spawn(props, name, s.guardian.pid)
+	return s.spawn(props, name, s.guardian.pid, true)
 }
 
 func (s *System) newID() string {
@@ -119,29 +119,36 @@ func (s *System) deadPID(id string) *PID {
 	return pid
 }
 
-// spawn makes, registers and starts an actor. The parent must record the
-// child before anything can fail it: the guardian does it here, an actor's
-// context does it before calling spawn.
-func (s *System) spawn(props *Props, id string, parent *PID) (*PID, error) {
+// spawn makes and starts an actor, registering it if it is named. The
+// parent must record the child before anything can fail it: the guardian
+// does it here, an actor's context does it after spawn returns, which is
+// early enough since failures reach the parent on its own turn.
+//
+// Unnamed actors are not registered: their PIDs carry the actor itself and
+// their ids are unique by construction, so a registry entry would only cost
+// memory and a lock per spawn.
+func (s *System) spawn(props *Props, id string, parent *PID, named bool) (*PID, error) {
 	if s.shutdown.Load() {
 		return nil, ErrShutdown
 	}
 	p := &actorProcess{}
 	pid := &PID{Node: s.node, ID: id, proc: p}
-	if !s.registry.add(id, p) {
+	if named && !s.registry.add(id, p) {
 		return nil, fmt.Errorf("spawn %q: %w", id, ErrNameTaken)
 	}
-	p.init(s, props, pid, parent)
+	p.init(s, props, pid, parent, named)
 	if parent == s.guardian.pid && !s.guardian.adopt(pid) {
-		s.registry.remove(id)
+		if named {
+			s.registry.remove(id)
+		}
 		return nil, ErrShutdown
 	}
 	p.mb.PostSystem(sysStart{})
 	return pid, nil
 }
 
-// Lookup returns the PID of the local actor registered under id (its name,
-// for named actors), or nil.
+// Lookup returns the PID of the live local actor with the given name, or
+// nil. Names of children are "parentName/childName".
 func (s *System) Lookup(id string) *PID {
 	if p := s.registry.get(id); p != nil {
 		return p.ctx.self

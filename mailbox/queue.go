@@ -7,47 +7,62 @@ import (
 
 // Segment sizes: the first segment of a burst is small so that an actor that
 // receives one message now and then allocates little; each following segment
-// doubles up to maxSegment, so a busy queue allocates once per maxSegment
-// messages.
+// doubles up to maxSegment.
 const (
 	minSegment = 8
 	maxSegment = 256
-	// closed marks a segment that the consumer has retired: producers that
-	// still hold it see a claim past its end and move on to the new tail.
+	// closed is added to a segment's claim counter when the consumer
+	// retires it: a producer that still holds the segment claims a slot
+	// past its end and moves on to the current tail.
 	closed = 1 << 30
 )
 
 type slot[T any] struct {
-	val   T
+	val T
+	// ready is the segment's lap + 1 once val is written for that lap, so
+	// that a recycled segment needs no clearing.
 	ready atomic.Uint32
 }
 
 type segment[T any] struct {
-	claimed atomic.Uint32 // slots claimed by producers
-	next    atomic.Pointer[segment[T]]
-	slots   []slot[T]
+	claimed atomic.Uint32 // slots claimed by producers in this lap
+	// The claim counter changes with every message; what the consumer
+	// reads lives on another cache line.
+	_     [cacheLine]byte
+	lap   atomic.Uint32 // how many times the segment has been reused
+	next  atomic.Pointer[segment[T]]
+	slots []slot[T]
 }
 
-func newSegment[T any](size int) *segment[T] {
-	return &segment[T]{slots: make([]slot[T], size)}
-}
+// cacheLine separates fields written on one core from fields read on
+// another, so that they do not share a cache line.
+const cacheLine = 64
 
 // Queue is an unbounded multi-producer, single-consumer FIFO queue.
 //
-// A producer claims a slot with one atomic add and writes it; a message costs
-// no allocation of its own. Segments are linked as the queue grows and are
-// dropped once the consumer has drained them and calls [Queue.Release], so an
-// empty queue holds no memory beyond its header.
+// A producer claims a slot with one atomic add and writes it in place. The
+// queue is a chain of segments; a segment the consumer has drained is kept
+// as a spare and reused as the next tail, so a queue under steady load
+// allocates nothing. When the consumer goes idle it calls [Queue.Release]
+// and the queue gives up its segments, so an idle queue holds no memory
+// beyond its header.
 //
-// Push may be called from any goroutine. Pop, Release and Snapshot belong to
-// the single consumer. The zero value is an empty queue.
+// Push may be called from any goroutine. Pop, Release, Mark and Changed
+// belong to the single consumer (Changed may be called after handing the
+// queue over). The zero value is an empty queue.
 type Queue[T any] struct {
 	// Written by producers.
 	tail  atomic.Pointer[segment[T]]
-	first atomic.Pointer[segment[T]] // a segment installed into an empty queue, not yet taken by the consumer
+	first atomic.Pointer[segment[T]] // installed into an empty queue, not yet taken by the consumer
+	// Drained segments, put by the consumer, taken by a producer.
+	spares [2]atomic.Pointer[segment[T]]
+
+	_ [cacheLine]byte
+
 	// Written by the consumer only.
-	head *segment[T]
-	next uint32 // index of the next slot to read in head
+	head    *segment[T]
+	next    uint32 // index of the next slot to read in head
+	headLap uint32 // ready value of head's slots in its current lap
 }
 
 // Push appends v to the queue. It never blocks on the consumer.
@@ -66,35 +81,60 @@ func (q *Queue[T]) Push(v T) {
 		case i < n:
 			s := &seg.slots[i]
 			s.val = v
-			s.ready.Store(1)
+			s.ready.Store(seg.lap.Load() + 1)
 			return
 		case i == n:
 			// This producer won the slot just past the end: it links the
-			// next segment, with v already in it, and moves the tail.
-			ns := newSegment[T](min(2*len(seg.slots), maxSegment))
+			// next segment, with v already in it.
+			ns := q.nextSegment(2 * len(seg.slots))
 			ns.slots[0].val = v
-			ns.slots[0].ready.Store(1)
+			ns.slots[0].ready.Store(ns.lap.Load() + 1)
 			ns.claimed.Store(1)
 			seg.next.Store(ns)
-			q.tail.Store(ns)
+			q.tail.CompareAndSwap(seg, ns)
 			return
 		default:
-			// Another producer is linking a new segment, or the consumer
-			// is retiring this one; either way the tail moves shortly.
-			for q.tail.Load() == seg {
-				runtime.Gosched()
-			}
+			q.awaitTail(seg)
 		}
 	}
 }
 
+// awaitTail waits until the tail has moved past seg: another producer is
+// linking a new segment, or the consumer is retiring this one. It helps a
+// link along rather than waiting for the linker to finish.
+func (q *Queue[T]) awaitTail(seg *segment[T]) {
+	for q.tail.Load() == seg {
+		if nx := seg.next.Load(); nx != nil {
+			q.tail.CompareAndSwap(seg, nx)
+			return
+		}
+		runtime.Gosched()
+	}
+}
+
+// nextSegment returns the spare segment, ready for a new lap, or a new one.
+func (q *Queue[T]) nextSegment(size int) *segment[T] {
+	size = min(max(size, minSegment), maxSegment)
+	for i := range q.spares {
+		if s := q.spares[i].Swap(nil); s != nil && len(s.slots) >= size {
+			s.lap.Add(1)
+			s.next.Store(nil)
+			return s
+		}
+	}
+	return &segment[T]{slots: make([]slot[T], size)}
+}
+
 // install puts a fresh segment holding v into an empty queue.
 func (q *Queue[T]) install(v T) bool {
-	ns := newSegment[T](minSegment)
+	ns := q.nextSegment(minSegment)
 	ns.slots[0].val = v
-	ns.slots[0].ready.Store(1)
+	ns.slots[0].ready.Store(ns.lap.Load() + 1)
 	ns.claimed.Store(1)
 	if !q.tail.CompareAndSwap(nil, ns) {
+		var zero T
+		ns.slots[0].val = zero
+		q.recycle(ns)
 		return false
 	}
 	q.first.Store(ns)
@@ -112,18 +152,19 @@ func (q *Queue[T]) Pop() (T, bool) {
 			return zero, false
 		}
 		q.first.Store(nil)
-		q.head, q.next = seg, 0
+		q.enter(seg)
 	}
 	if q.next == uint32(len(seg.slots)) {
 		nx := seg.next.Load()
 		if nx == nil {
 			return zero, false
 		}
-		q.head, q.next = nx, 0
+		q.enter(nx)
+		q.recycle(seg)
 		seg = nx
 	}
 	s := &seg.slots[q.next]
-	if s.ready.Load() == 0 {
+	if s.ready.Load() != q.headLap {
 		return zero, false
 	}
 	v := s.val
@@ -132,12 +173,34 @@ func (q *Queue[T]) Pop() (T, bool) {
 	return v, true
 }
 
-// Release drops the consumer's segment if every claimed slot in it has been
+func (q *Queue[T]) enter(seg *segment[T]) {
+	q.head, q.next, q.headLap = seg, 0, seg.lap.Load()+1
+}
+
+// recycle keeps a drained segment as the spare. Every slot of it has been
+// read and no producer can claim one again: its claim counter is past the
+// end, and closed keeps it there until the segment's next lap.
+func (q *Queue[T]) recycle(seg *segment[T]) {
+	seg.claimed.Store(closed)
+	for i := range q.spares {
+		if q.spares[i].CompareAndSwap(nil, seg) {
+			return
+		}
+	}
+}
+
+// Release gives up the queue's segments if every claimed slot has been
 // read, so that an idle queue keeps no memory. Call it only after Pop has
 // reported the queue empty.
 func (q *Queue[T]) Release() {
+	for i := range q.spares {
+		q.spares[i].Store(nil)
+	}
 	seg := q.head
-	if seg == nil || !seg.claimed.CompareAndSwap(q.next, closed) {
+	// The tail may still lag behind the head while a linker finishes; then
+	// the segment stays. Once the tail is seg, only a linker of seg could
+	// move it, and closing seg's claims rules that out.
+	if seg == nil || q.tail.Load() != seg || !seg.claimed.CompareAndSwap(q.next, closed) {
 		return
 	}
 	q.tail.CompareAndSwap(seg, nil)

@@ -48,3 +48,7 @@ func (q *sysQueue) pop() (any, bool) {
 // waiting reports whether producers have pushed anything not yet taken.
 // It reads only producer-written state.
 func (q *sysQueue) waiting() bool { return q.stack.Load() != nil }
+
+// taken reports whether the consumer holds messages it has not processed
+// yet (a panic can end a turn with some left). Consumer only.
+func (q *sysQueue) taken() bool { return q.pending != nil }

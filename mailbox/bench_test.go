@@ -1,0 +1,32 @@
+package mailbox
+
+import "testing"
+
+type benchMsg struct {
+	v any
+	p *int
+}
+
+func BenchmarkQueuePushPop(b *testing.B) {
+	var q Queue[benchMsg]
+	m := benchMsg{v: 1}
+	b.ReportAllocs()
+	for range b.N {
+		q.Push(m)
+		q.Pop()
+	}
+}
+
+func BenchmarkQueueBurst(b *testing.B) {
+	var q Queue[benchMsg]
+	m := benchMsg{v: 1}
+	b.ReportAllocs()
+	for i := 0; i < b.N; i += 1000 {
+		for range 1000 {
+			q.Push(m)
+		}
+		for range 1000 {
+			q.Pop()
+		}
+	}
+}
