@@ -1,0 +1,94 @@
+// Package examples_test builds every example and runs it as its own
+// process, checking what it prints.
+package examples_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+var binDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "goray-examples-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binDir = dir
+	code := func() int {
+		defer os.RemoveAll(dir)
+		for _, name := range []string{"quickstart", "pingpong", "supervision"} {
+			cmd := exec.Command("go", "build", "-o", filepath.Join(dir, name), "./"+name)
+			cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+			if err := cmd.Run(); err != nil {
+				fmt.Fprintf(os.Stderr, "building example %s: %v\n", name, err)
+				return 1
+			}
+		}
+		return m.Run()
+	}()
+	os.Exit(code)
+}
+
+func run(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, filepath.Join(binDir, name), args...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	require.NoError(t, cmd.Run(), "stderr:\n%s", stderr.String())
+	return stdout.String()
+}
+
+func TestQuickstart(t *testing.T) {
+	assert.Equal(t, `greeter started
+Hello, Ada!
+Hello, Grace!
+Hello, Barbara!
+greetings: 3
+greeter stopped
+`, run(t, "quickstart"))
+}
+
+func TestPingPong(t *testing.T) {
+	out := run(t, "pingpong", "-hits", "20000")
+	assert.Regexp(t, regexp.MustCompile(`(?m)^rally over after 20000 hits\nround trips: 10000 in \S+ \(\d+ msgs/s\)\n$`), out)
+}
+
+func TestSupervision(t *testing.T) {
+	assert.Equal(t, `worker: instance 1 started
+worker: job 1 done by instance 1
+worker: job 2 crashes instance 1
+supervision: service/supervisor/worker failed (job 2: bad input) → restart
+worker: instance 2 started
+worker: job 3 done by instance 2
+worker: job 4 crashes instance 2
+supervision: service/supervisor/worker failed (job 4: bad input) → restart
+worker: instance 3 started
+worker: job 5 crashes instance 3
+supervision: service/supervisor/worker exceeded max_retries=2: stopped, failure escalated
+supervision: service/supervisor failed (job 5: bad input) → restart
+supervisor: restarting (its worker is stopped first)
+worker: instance 4 started
+worker: job 6 done by instance 4
+done
+`, run(t, "supervision"))
+}
+
+func TestSupervisionMaxRetriesFlag(t *testing.T) {
+	out := run(t, "supervision", "-max-retries", "0")
+	assert.Contains(t, out, "supervision: service/supervisor/worker exceeded max_retries=0: stopped, failure escalated\n")
+	assert.Contains(t, out, "worker: job 6 done by instance")
+}
