@@ -63,6 +63,7 @@ func (p *actorProcess) init(s *System, props *Props, self, parent *PID, named bo
 		bounded = mailbox.NewBounded[envelope](props.bounded, props.policy)
 	}
 	p.mb.Init(p, s.pool, props.throughput, bounded)
+	p.mb.UseSegments(&s.segments)
 }
 
 func (p *actorProcess) sendUser(ctx context.Context, sender *PID, msg any) error {

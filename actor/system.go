@@ -22,6 +22,7 @@ type System struct {
 	wheel    *timerWheel
 	events   EventStream
 	guardian *guardian
+	segments mailbox.Segments[envelope] // shared by all unbounded mailboxes
 
 	nextID      atomic.Uint64
 	deadLetters atomic.Uint64

@@ -60,6 +60,10 @@ func (m *Mailbox[T]) Init(inv Invoker[T], d Dispatcher, throughput int, bounded 
 	m.invoker, m.dispatcher, m.throughput, m.bounded = inv, d, int32(throughput), bounded
 }
 
+// UseSegments makes the unbounded queue share segments with other
+// mailboxes through p. Call it right after Init.
+func (m *Mailbox[T]) UseSegments(p *Segments[T]) { m.user.UseSegments(p) }
+
 // Post queues a user message and schedules the mailbox. Only a bounded
 // mailbox can drop a message (reported as dropped) or fail (ctx ended while
 // blocked, or the mailbox was closed).

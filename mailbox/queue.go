@@ -2,60 +2,90 @@ package mailbox
 
 import (
 	"runtime"
+	"sync"
 	"sync/atomic"
 )
 
-// Segment sizes: the first segment of a burst is small so that an actor that
-// receives one message now and then allocates little; each following segment
-// doubles up to maxSegment.
+// Segment sizes: the first segment of a burst is small so that an actor
+// that receives one message now and then uses little memory; each following
+// segment doubles, up to maxSegment.
 const (
-	minSegment = 8
-	maxSegment = 256
-	// closed is added to a segment's claim counter when the consumer
-	// retires it: a producer that still holds the segment claims a slot
-	// past its end and moves on to the current tail.
-	closed = 1 << 30
+	minSegment   = 8
+	maxSegment   = 256
+	sizeClasses  = 6 // 8, 16, …, 256
+	closed       = 1 << 30
+	tombstoneBit = 1 << 31
+	// cacheLine separates fields written on one core from fields read on
+	// another, so that they do not share a cache line.
+	cacheLine = 64
 )
 
 type slot[T any] struct {
 	val T
-	// ready is the segment's lap + 1 once val is written for that lap, so
-	// that a recycled segment needs no clearing.
+	// ready is the segment's lap + 1 once val is written in that lap, so
+	// that a reused segment needs no clearing; with tombstoneBit set it
+	// marks a slot claimed by mistake, which the consumer skips.
 	ready atomic.Uint32
 }
 
+// A segment is a fixed array of slots. Producers claim slots with an atomic
+// add on claimed. While a segment is out of use (in a pool, or being set up
+// for a new lap) claimed is at least closed, so claims land past its end.
 type segment[T any] struct {
-	claimed atomic.Uint32 // slots claimed by producers in this lap
-	// The claim counter changes with every message; what the consumer
-	// reads lives on another cache line.
-	_     [cacheLine]byte
-	lap   atomic.Uint32 // how many times the segment has been reused
-	next  atomic.Pointer[segment[T]]
-	slots []slot[T]
+	claimed atomic.Uint32
+	_       [cacheLine]byte // claimed changes with every message; the rest is read-mostly
+	lap     atomic.Uint32
+	owner   atomic.Pointer[Queue[T]]
+	next    atomic.Pointer[segment[T]]
+	slots   []slot[T]
+	class   uint8
 }
 
-// cacheLine separates fields written on one core from fields read on
-// another, so that they do not share a cache line.
-const cacheLine = 64
+// Segments is a pool of drained segments shared by many queues, so that
+// queues that fill and drain over and over (an actor that goes idle between
+// bursts) allocate nothing in steady state, while an idle queue keeps no
+// segment of its own. The zero value is ready to use.
+type Segments[T any] struct {
+	pools [sizeClasses]sync.Pool
+}
+
+func (p *Segments[T]) get(class uint8) *segment[T] {
+	if p != nil {
+		if s, ok := p.pools[class].Get().(*segment[T]); ok {
+			return s
+		}
+	}
+	s := &segment[T]{slots: make([]slot[T], minSegment<<class), class: class}
+	s.claimed.Store(closed)
+	return s
+}
+
+func (p *Segments[T]) put(s *segment[T]) {
+	if p != nil {
+		p.pools[s.class].Put(s)
+	}
+}
 
 // Queue is an unbounded multi-producer, single-consumer FIFO queue.
 //
-// A producer claims a slot with one atomic add and writes it in place. The
-// queue is a chain of segments; a segment the consumer has drained is kept
-// as a spare and reused as the next tail, so a queue under steady load
-// allocates nothing. When the consumer goes idle it calls [Queue.Release]
-// and the queue gives up its segments, so an idle queue holds no memory
-// beyond its header.
+// A producer claims a slot with one atomic add and writes it in place; a
+// message costs no allocation. Drained segments go back to the shared
+// [Segments] pool, and when the consumer goes idle it calls [Queue.Release]
+// so that the queue keeps no segment at all.
 //
-// Push may be called from any goroutine. Pop, Release, Mark and Changed
-// belong to the single consumer (Changed may be called after handing the
-// queue over). The zero value is an empty queue.
+// Because segments are reused, a producer that was preempted between
+// reading the tail and claiming a slot may find that the segment has since
+// moved on, possibly to another queue. It detects that (the segment's owner
+// or lap changed), marks the slot it claimed as a tombstone for the new
+// consumer to skip, and tries again.
+//
+// Push may be called from any goroutine; Pop, Release and Mark only by the
+// single consumer; Changed by anyone.
 type Queue[T any] struct {
 	// Written by producers.
 	tail  atomic.Pointer[segment[T]]
 	first atomic.Pointer[segment[T]] // installed into an empty queue, not yet taken by the consumer
-	// Drained segments, put by the consumer, taken by a producer.
-	spares [2]atomic.Pointer[segment[T]]
+	segs  *Segments[T]
 
 	_ [cacheLine]byte
 
@@ -64,6 +94,10 @@ type Queue[T any] struct {
 	next    uint32 // index of the next slot to read in head
 	headLap uint32 // ready value of head's slots in its current lap
 }
+
+// UseSegments makes the queue take segments from, and return them to, p.
+// Call it before the queue is used.
+func (q *Queue[T]) UseSegments(p *Segments[T]) { q.segs = p }
 
 // Push appends v to the queue. It never blocks on the consumer.
 func (q *Queue[T]) Push(v T) {
@@ -75,70 +109,93 @@ func (q *Queue[T]) Push(v T) {
 			}
 			continue
 		}
+		lap := seg.lap.Load()
 		i := seg.claimed.Add(1) - 1
 		n := uint32(len(seg.slots))
-		switch {
-		case i < n:
+		if i < n {
 			s := &seg.slots[i]
-			s.val = v
-			s.ready.Store(seg.lap.Load() + 1)
-			return
-		case i == n:
-			// This producer won the slot just past the end: it links the
-			// next segment, with v already in it.
-			ns := q.nextSegment(2 * len(seg.slots))
-			ns.slots[0].val = v
-			ns.slots[0].ready.Store(ns.lap.Load() + 1)
-			ns.claimed.Store(1)
-			seg.next.Store(ns)
-			q.tail.CompareAndSwap(seg, ns)
-			return
-		default:
-			q.awaitTail(seg)
+			now := seg.lap.Load()
+			if now == lap && seg.owner.Load() == q {
+				s.val = v
+				s.ready.Store(now + 1)
+				return
+			}
+			s.ready.Store((now + 1) | tombstoneBit)
+			continue
 		}
+		if i < closed && seg.lap.Load() == lap && seg.owner.Load() == q {
+			if q.link(seg, v) {
+				return
+			}
+			continue
+		}
+		q.awaitTail(seg)
 	}
 }
 
-// awaitTail waits until the tail has moved past seg: another producer is
-// linking a new segment, or the consumer is retiring this one. It helps a
-// link along rather than waiting for the linker to finish.
+// prepare takes a segment for a new lap in this queue with v in slot 0.
+// Its claims stay closed until the caller has made it reachable.
+func (q *Queue[T]) prepare(class uint8, v T) *segment[T] {
+	s := q.segs.get(class)
+	lap := s.lap.Add(1)
+	s.owner.Store(q)
+	s.next.Store(nil)
+	s.slots[0].val = v
+	s.slots[0].ready.Store(lap + 1)
+	return s
+}
+
+func (q *Queue[T]) abandon(s *segment[T]) {
+	var zero T
+	s.slots[0].val = zero
+	s.owner.Store(nil)
+	q.segs.put(s)
+}
+
+// link appends a segment holding v after the full segment seg. It reports
+// false when another producer linked first.
+func (q *Queue[T]) link(seg *segment[T], v T) bool {
+	if nx := seg.next.Load(); nx != nil {
+		q.tail.CompareAndSwap(seg, nx)
+		return false
+	}
+	ns := q.prepare(min(seg.class+1, sizeClasses-1), v)
+	if !seg.next.CompareAndSwap(nil, ns) {
+		q.abandon(ns)
+		if nx := seg.next.Load(); nx != nil {
+			q.tail.CompareAndSwap(seg, nx)
+		}
+		return false
+	}
+	q.tail.CompareAndSwap(seg, ns)
+	ns.claimed.Store(1) // open: slot 0 is v
+	return true
+}
+
+// install puts a segment holding v into an empty queue.
+func (q *Queue[T]) install(v T) bool {
+	ns := q.prepare(0, v)
+	if !q.tail.CompareAndSwap(nil, ns) {
+		q.abandon(ns)
+		return false
+	}
+	q.first.Store(ns)
+	ns.claimed.Store(1)
+	return true
+}
+
+// awaitTail waits until seg is no longer the tail, or has room again.
 func (q *Queue[T]) awaitTail(seg *segment[T]) {
 	for q.tail.Load() == seg {
 		if nx := seg.next.Load(); nx != nil {
 			q.tail.CompareAndSwap(seg, nx)
 			return
 		}
+		if seg.claimed.Load() < uint32(len(seg.slots)) {
+			return // opened after we claimed: try again
+		}
 		runtime.Gosched()
 	}
-}
-
-// nextSegment returns the spare segment, ready for a new lap, or a new one.
-func (q *Queue[T]) nextSegment(size int) *segment[T] {
-	size = min(max(size, minSegment), maxSegment)
-	for i := range q.spares {
-		if s := q.spares[i].Swap(nil); s != nil && len(s.slots) >= size {
-			s.lap.Add(1)
-			s.next.Store(nil)
-			return s
-		}
-	}
-	return &segment[T]{slots: make([]slot[T], size)}
-}
-
-// install puts a fresh segment holding v into an empty queue.
-func (q *Queue[T]) install(v T) bool {
-	ns := q.nextSegment(minSegment)
-	ns.slots[0].val = v
-	ns.slots[0].ready.Store(ns.lap.Load() + 1)
-	ns.claimed.Store(1)
-	if !q.tail.CompareAndSwap(nil, ns) {
-		var zero T
-		ns.slots[0].val = zero
-		q.recycle(ns)
-		return false
-	}
-	q.first.Store(ns)
-	return true
 }
 
 // Pop removes the oldest element. It reports false when the queue is empty
@@ -146,65 +203,71 @@ func (q *Queue[T]) install(v T) bool {
 // producer schedules the consumer again once it is done.
 func (q *Queue[T]) Pop() (T, bool) {
 	var zero T
-	seg := q.head
-	if seg == nil {
-		if seg = q.first.Load(); seg == nil {
+	for {
+		seg := q.head
+		if seg == nil {
+			if seg = q.first.Load(); seg == nil {
+				return zero, false
+			}
+			q.first.Store(nil)
+			q.enter(seg)
+		}
+		if q.next == uint32(len(seg.slots)) {
+			nx := seg.next.Load()
+			if nx == nil {
+				return zero, false
+			}
+			q.enter(nx)
+			q.retire(seg)
+			seg = nx
+		}
+		s := &seg.slots[q.next]
+		switch s.ready.Load() {
+		case q.headLap:
+			v := s.val
+			s.val = zero // let the message be collected
+			q.next++
+			return v, true
+		case q.headLap | tombstoneBit:
+			q.next++
+		default:
 			return zero, false
 		}
-		q.first.Store(nil)
-		q.enter(seg)
 	}
-	if q.next == uint32(len(seg.slots)) {
-		nx := seg.next.Load()
-		if nx == nil {
-			return zero, false
-		}
-		q.enter(nx)
-		q.recycle(seg)
-		seg = nx
-	}
-	s := &seg.slots[q.next]
-	if s.ready.Load() != q.headLap {
-		return zero, false
-	}
-	v := s.val
-	s.val = zero // let the message be collected
-	q.next++
-	return v, true
 }
 
 func (q *Queue[T]) enter(seg *segment[T]) {
 	q.head, q.next, q.headLap = seg, 0, seg.lap.Load()+1
 }
 
-// recycle keeps a drained segment as the spare. Every slot of it has been
-// read and no producer can claim one again: its claim counter is past the
-// end, and closed keeps it there until the segment's next lap.
-func (q *Queue[T]) recycle(seg *segment[T]) {
-	seg.claimed.Store(closed)
-	for i := range q.spares {
-		if q.spares[i].CompareAndSwap(nil, seg) {
-			return
-		}
+// retire returns a drained segment to the pool. Every slot has been read;
+// closing its claims keeps them past the end until its next lap. A segment
+// the tail still points at (its linker has not moved the tail yet) is left
+// to the garbage collector instead.
+func (q *Queue[T]) retire(seg *segment[T]) {
+	if q.tail.Load() == seg {
+		return
 	}
+	seg.claimed.Store(closed)
+	seg.owner.Store(nil)
+	q.segs.put(seg)
 }
 
-// Release gives up the queue's segments if every claimed slot has been
-// read, so that an idle queue keeps no memory. Call it only after Pop has
-// reported the queue empty.
+// Release gives the queue's segment back to the pool if every claimed slot
+// has been read, so that an idle queue keeps no memory. Call it only after
+// Pop has reported the queue empty.
 func (q *Queue[T]) Release() {
-	for i := range q.spares {
-		q.spares[i].Store(nil)
-	}
 	seg := q.head
-	// The tail may still lag behind the head while a linker finishes; then
-	// the segment stays. Once the tail is seg, only a linker of seg could
-	// move it, and closing seg's claims rules that out.
+	// While the tail lags behind the head (a linker finishing) the segment
+	// stays. Once the tail is seg, only a link after seg could move it,
+	// and closing seg's claims rules that out.
 	if seg == nil || q.tail.Load() != seg || !seg.claimed.CompareAndSwap(q.next, closed) {
 		return
 	}
 	q.tail.CompareAndSwap(seg, nil)
 	q.head, q.next = nil, 0
+	seg.owner.Store(nil)
+	q.segs.put(seg)
 }
 
 // Mark records the consumer's position so that a later call to Changed can
