@@ -3,6 +3,7 @@ package actor
 import (
 	"context"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -15,10 +16,14 @@ type Future struct {
 	pid    PID
 	sys    *System
 	target *PID
-	done   chan struct{}
 	state  atomic.Uint32
 	result any
 	err    error
+	// wake is held from creation until completion: a wait without a
+	// context blocks on it, which costs no allocation. done is made only
+	// for Done and for waits that select on a context.
+	wake sync.Mutex
+	done atomic.Pointer[chan struct{}]
 	// blocking: created inside an actor, so waiting holds a pool worker.
 	blocking bool
 
@@ -37,7 +42,8 @@ const (
 )
 
 func (s *System) newFuture(target *PID, timeout time.Duration) *Future {
-	f := &Future{sys: s, target: target, done: make(chan struct{})}
+	f := &Future{sys: s, target: target}
+	f.wake.Lock()
 	f.pid = PID{Node: s.node, ID: "$future", proc: f}
 	if timeout > 0 {
 		s.wheel.add(f, timeout)
@@ -48,28 +54,48 @@ func (s *System) newFuture(target *PID, timeout time.Duration) *Future {
 // PID returns the future's PID, to be used as the sender of a request.
 func (f *Future) PID() *PID { return &f.pid }
 
-// Done is closed when the future is complete.
-func (f *Future) Done() <-chan struct{} { return f.done }
+// closedChan stands in for done once the future is complete.
+var closedChan = func() *chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return &c
+}()
+
+// Done returns a channel that is closed when the future is complete.
+func (f *Future) Done() <-chan struct{} {
+	if p := f.done.Load(); p != nil {
+		return *p
+	}
+	c := make(chan struct{})
+	if f.done.CompareAndSwap(nil, &c) {
+		return c
+	}
+	return *f.done.Load() // completed, or another caller made it first
+}
 
 // Result waits for the reply and returns it. It fails with ErrTimeout when
 // the request's timeout elapsed first, ErrDeadLetter when the request could
 // not be delivered, or ctx's error when ctx ends first (the future is then
 // complete and a late reply is dropped).
 func (f *Future) Result(ctx context.Context) (any, error) {
-	select {
-	case <-f.done:
+	if f.state.Load() == futureDone {
 		return f.outcome()
-	default:
 	}
 	if f.blocking {
 		f.sys.pool.BlockingEnter()
 		defer f.sys.pool.BlockingExit()
 	}
+	if ctx.Done() == nil {
+		f.wake.Lock()
+		f.wake.Unlock() // let the next waiter through
+		return f.outcome()
+	}
 	select {
-	case <-f.done:
+	case <-f.Done():
 	case <-ctx.Done():
-		f.complete(nil, ctx.Err())
-		<-f.done
+		if !f.complete(nil, ctx.Err()) {
+			<-f.Done()
+		}
 	}
 	return f.outcome()
 }
@@ -88,7 +114,10 @@ func (f *Future) complete(result any, err error) bool {
 	}
 	f.result, f.err = result, err
 	f.state.Store(futureDone)
-	close(f.done)
+	f.wake.Unlock()
+	if p := f.done.Swap(closedChan); p != nil && p != closedChan {
+		close(*p)
+	}
 	if f.home != nil {
 		f.sys.wheel.remove(f)
 	}

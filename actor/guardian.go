@@ -3,41 +3,78 @@ package actor
 import (
 	"context"
 	"fmt"
+	"hash/maphash"
 	"sync"
+	"sync/atomic"
 
 	"github.com/goray-dev/goray/supervisor"
 )
 
+const guardianShards = 16
+
 // guardian is the root of the supervision tree: the parent of every
 // top-level actor. It is not an actor itself (there is nobody to supervise
-// it), so it handles its few messages synchronously under a lock.
+// it), so it handles its few messages synchronously, on the sender's
+// goroutine. Its children are sharded so that spawns and stops on
+// different cores rarely meet on a lock.
 type guardian struct {
 	sys      *System
 	pid      *PID
 	strategy supervisor.Strategy
+	seed     maphash.Seed
+	shards   [guardianShards]guardianShard
 
-	mu       sync.Mutex
-	children map[string]*child
-	stopping bool
+	stopping atomic.Bool
 	empty    chan struct{}
 	once     sync.Once
 }
 
+type guardianShard struct {
+	mu       sync.Mutex
+	children map[string]*child
+	_        [48]byte // one shard per cache line
+}
+
 func newGuardian(s *System, strategy supervisor.Strategy) *guardian {
-	g := &guardian{sys: s, strategy: strategy, children: make(map[string]*child), empty: make(chan struct{})}
+	g := &guardian{sys: s, strategy: strategy, seed: maphash.MakeSeed(), empty: make(chan struct{})}
+	for i := range g.shards {
+		g.shards[i].children = make(map[string]*child)
+	}
 	g.pid = &PID{Node: s.node, ID: "$guardian", proc: g}
 	return g
 }
 
+func (g *guardian) shard(id string) *guardianShard {
+	return &g.shards[maphash.String(g.seed, id)%guardianShards]
+}
+
 // adopt records a new top-level actor; it fails once shutdown has begun.
 func (g *guardian) adopt(pid *PID) bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.stopping {
+	if g.isStopping() {
 		return false
 	}
-	g.children[pid.ID] = &child{pid: pid}
+	sh := g.shard(pid.ID)
+	sh.mu.Lock()
+	sh.children[pid.ID] = &child{pid: pid}
+	sh.mu.Unlock()
+	// A shutdown that began meanwhile may have missed this child.
+	if g.isStopping() {
+		g.forget(pid)
+		return false
+	}
 	return true
+}
+
+func (g *guardian) isStopping() bool { return g.stopping.Load() }
+
+func (g *guardian) forget(pid *PID) {
+	sh := g.shard(pid.ID)
+	sh.mu.Lock()
+	if ch, ok := sh.children[pid.ID]; ok && ch.pid.Equal(pid) {
+		delete(sh.children, pid.ID)
+	}
+	sh.mu.Unlock()
+	g.checkEmpty()
 }
 
 func (g *guardian) sendUser(_ context.Context, sender *PID, msg any) error {
@@ -50,28 +87,25 @@ func (g *guardian) sendSystem(msg any) {
 	case *sysFailure:
 		g.handleFailure(m)
 	case *sysTerminated:
-		g.mu.Lock()
-		if ch, ok := g.children[m.pid.ID]; ok && ch.pid.Equal(m.pid) {
-			delete(g.children, m.pid.ID)
-		}
-		g.checkEmptyLocked()
-		g.mu.Unlock()
+		g.forget(m.pid)
 	}
 }
 
 func (g *guardian) handleFailure(f *sysFailure) {
-	g.mu.Lock()
-	ch, ok := g.children[f.child.ID]
+	sh := g.shard(f.child.ID)
+	sh.mu.Lock()
+	ch, ok := sh.children[f.child.ID]
 	if !ok {
-		g.mu.Unlock()
+		sh.mu.Unlock()
 		return
 	}
-	d := supervise(g.sys, g.pid, g.strategy, g.children, ch, f)
-	g.mu.Unlock()
+	d := g.strategy.Decide(f.reason, &ch.stats)
+	sh.mu.Unlock()
+	apply(g.sys, g.pid, d, ch.pid, f, g.children)
 	switch d.Directive {
 	case supervisor.Escalate:
 		if !d.LimitExceeded {
-			f.child.proc.sendSystem(&sysStop{reason: ReasonFailed})
+			f.child.proc.sendSystem(stopFailed)
 		}
 		fallthrough
 	case supervisor.Stop:
@@ -81,25 +115,43 @@ func (g *guardian) handleFailure(f *sysFailure) {
 	}
 }
 
-func (g *guardian) checkEmptyLocked() {
-	if g.stopping && len(g.children) == 0 {
-		g.once.Do(func() { close(g.empty) })
+// children returns every top-level actor.
+func (g *guardian) children() []*PID {
+	var pids []*PID
+	for i := range g.shards {
+		sh := &g.shards[i]
+		sh.mu.Lock()
+		for _, ch := range sh.children {
+			pids = append(pids, ch.pid)
+		}
+		sh.mu.Unlock()
 	}
+	return pids
+}
+
+func (g *guardian) checkEmpty() {
+	if !g.isStopping() {
+		return
+	}
+	for i := range g.shards {
+		sh := &g.shards[i]
+		sh.mu.Lock()
+		n := len(sh.children)
+		sh.mu.Unlock()
+		if n > 0 {
+			return
+		}
+	}
+	g.once.Do(func() { close(g.empty) })
 }
 
 // stopAll stops every top-level actor and waits until all are gone.
 func (g *guardian) stopAll(ctx context.Context) error {
-	g.mu.Lock()
-	g.stopping = true
-	pids := make([]*PID, 0, len(g.children))
-	for _, ch := range g.children {
-		pids = append(pids, ch.pid)
+	g.stopping.Store(true)
+	for _, pid := range g.children() {
+		pid.proc.sendSystem(stopNormal)
 	}
-	g.checkEmptyLocked()
-	g.mu.Unlock()
-	for _, pid := range pids {
-		pid.proc.sendSystem(&sysStop{reason: ReasonStopped})
-	}
+	g.checkEmpty()
 	select {
 	case <-g.empty:
 		return nil

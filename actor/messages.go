@@ -63,6 +63,12 @@ type envelope struct {
 // poison stops an actor once the messages queued before it are processed.
 type poison struct{}
 
+// Stop messages are shared: stopping costs no allocation.
+var (
+	stopNormal any = &sysStop{reason: ReasonStopped}
+	stopFailed any = &sysStop{reason: ReasonFailed}
+)
+
 // System messages, processed before user messages.
 type (
 	sysStart   struct{}

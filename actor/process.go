@@ -245,7 +245,7 @@ func (c *Context) stopChildren() int {
 		return 0
 	}
 	for _, ch := range c.x.children {
-		ch.pid.proc.sendSystem(&sysStop{reason: ReasonStopped})
+		ch.pid.proc.sendSystem(stopNormal)
 	}
 	return len(c.x.children)
 }

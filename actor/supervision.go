@@ -6,38 +6,37 @@ import (
 	"github.com/goray-dev/goray/supervisor"
 )
 
-// supervise asks strategy about a child's failure and carries out the
-// decision on the child (or all children), except escalation itself, which
-// is the caller's: an actor fails in turn, the root guardian stops the
-// child. It is shared by actors and the root guardian.
-func supervise(s *System, sup *PID, strategy supervisor.Strategy, children map[string]*child, ch *child, f *sysFailure) supervisor.Decision {
-	d := strategy.Decide(f.reason, &ch.stats)
+// apply carries out a supervisor's decision about a failed child on the
+// child, or on all of the supervisor's children, except escalation itself,
+// which is the caller's: an actor fails in turn, the root guardian stops
+// the child. It is shared by actors and the root guardian.
+func apply(s *System, sup *PID, d supervisor.Decision, failed *PID, f *sysFailure, children func() []*PID) {
 	s.events.Publish(SupervisionDecided{
-		Supervisor: sup, Child: ch.pid, Reason: f.reason,
+		Supervisor: sup, Child: failed, Reason: f.reason,
 		Directive: d.Directive, LimitExceeded: d.LimitExceeded,
 	})
-	each := func(fn func(pid *PID)) {
-		if !d.AllChildren {
-			fn(ch.pid)
-			return
-		}
-		for _, c := range children {
-			fn(c.pid)
-		}
+	targets := []*PID{failed}
+	if d.AllChildren {
+		targets = children()
 	}
 	switch d.Directive {
 	case supervisor.Resume:
-		ch.pid.proc.sendSystem(sysResume{})
+		failed.proc.sendSystem(sysResume{})
 	case supervisor.Restart:
-		each(func(pid *PID) { restartAfter(pid, f.reason, d.Delay) })
+		for _, pid := range targets {
+			restartAfter(pid, f.reason, d.Delay)
+		}
 	case supervisor.Stop:
-		each(func(pid *PID) { pid.proc.sendSystem(&sysStop{reason: ReasonFailed}) })
+		for _, pid := range targets {
+			pid.proc.sendSystem(stopFailed)
+		}
 	case supervisor.Escalate:
 		if d.LimitExceeded {
-			each(func(pid *PID) { pid.proc.sendSystem(&sysStop{reason: ReasonFailed}) })
+			for _, pid := range targets {
+				pid.proc.sendSystem(stopFailed)
+			}
 		}
 	}
-	return d
 }
 
 func restartAfter(pid *PID, reason any, delay time.Duration) {
@@ -59,7 +58,8 @@ func (c *Context) handleChildFailure(f *sysFailure) {
 	if !ok || !ch.pid.Equal(f.child) {
 		return
 	}
-	d := supervise(c.sys, c.self, c.props.strategy, c.x.children, ch, f)
+	d := c.props.strategy.Decide(f.reason, &ch.stats)
+	apply(c.sys, c.self, d, ch.pid, f, c.Children)
 	if d.Directive != supervisor.Escalate {
 		return
 	}

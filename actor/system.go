@@ -208,7 +208,7 @@ func (s *System) request(pid *PID, msg any, timeout time.Duration, blocking bool
 // Stop stops the actor after the message it is processing; messages still
 // queued go to dead letters. Its children stop first.
 func (s *System) Stop(pid *PID) {
-	s.resolve(pid).sendSystem(&sysStop{reason: ReasonStopped})
+	s.resolve(pid).sendSystem(stopNormal)
 }
 
 // Poison stops the actor after the messages queued before the poison.
