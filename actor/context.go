@@ -23,6 +23,7 @@ type Context struct {
 
 	state       lifeState
 	deathReason TerminationReason
+	failed      bool // reported a failure, awaiting its supervisor's decision
 }
 
 func (c *Context) ensureExtras() *extras {

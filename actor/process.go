@@ -40,8 +40,9 @@ type extras struct {
 	watching   []*PID
 	behaviors  []ReceiveFunc
 	stash      []envelope
-	escalated  []*PID // children suspended while a failure is escalated
-	restarting any    // reason of the restart in progress
+	escalated  []*PID           // children suspended while a failure is escalated
+	held       []*sysTerminated // arrived while failed or restarting
+	restarting any              // reason of the restart in progress
 	logger     *slog.Logger
 
 	timeout      time.Duration
@@ -158,6 +159,7 @@ func (c *Context) afterDeath(msg any) {
 
 // fail reports a failure of this actor to its supervisor.
 func (c *Context) fail(reason any, stack []byte, msg any) {
+	c.failed = true
 	c.proc.mb.Suspend()
 	c.sys.events.Publish(ActorFailed{PID: c.self, Reason: reason, Stack: stack, Message: msg})
 	c.sys.resolve(c.parent).sendSystem(&sysFailure{child: c.self, reason: reason, stack: stack, msg: msg})
@@ -221,14 +223,18 @@ func (c *Context) finishRestart() {
 	stash := c.x.stash
 	c.x.stash = nil
 	c.proc.mb.Requeue(stash)
+	c.x.timeout = 0 // a fresh instance sets its own
 	c.actor = c.props.producer()
 	c.state = stateAlive
+	c.failed = false
 	c.sys.events.Publish(ActorRestarted{PID: c.self, Reason: reason})
 	c.proc.mb.Resume()
 	c.receive(Started{}, nil)
+	c.deliverHeldTerminations()
 }
 
 func (c *Context) resume() {
+	c.failed = false
 	c.proc.mb.Resume()
 	if c.x == nil {
 		return
@@ -237,6 +243,21 @@ func (c *Context) resume() {
 		c.sys.resolve(pid).sendSystem(sysResume{})
 	}
 	c.x.escalated = nil
+	if c.x.timeout > 0 {
+		c.touchReceiveTimeout()
+		c.armReceiveTimeout(c.x.timeout)
+	}
+	c.deliverHeldTerminations()
+}
+
+// deliverHeldTerminations delivers the Terminated messages that arrived
+// while the actor was failed or restarting, unless it failed again.
+func (c *Context) deliverHeldTerminations() {
+	for c.x != nil && len(c.x.held) > 0 && !c.failed && c.state == stateAlive {
+		t := c.x.held[0]
+		c.x.held = c.x.held[1:]
+		c.deliverTerminated(t)
+	}
 }
 
 // stopChildren asks every child to stop and returns how many there are.
@@ -256,27 +277,48 @@ func (c *Context) handleTerminated(t *sysTerminated) {
 	}
 	if ch, ok := c.x.children[t.pid.ID]; ok && ch.pid.Equal(t.pid) {
 		delete(c.x.children, t.pid.ID)
-		if len(c.x.children) == 0 {
-			switch c.state {
-			case stateStopping:
+		switch c.state {
+		case stateStopping:
+			if len(c.x.children) == 0 {
 				c.finishStop()
-				return
-			case stateRestarting:
-				c.finishRestart()
-				return
 			}
-		}
-	}
-	if c.state != stateAlive {
-		return
-	}
-	for i, w := range c.x.watching {
-		if w.Equal(t.pid) {
-			c.x.watching = append(c.x.watching[:i], c.x.watching[i+1:]...)
-			c.receive(Terminated{PID: t.pid, Reason: t.reason}, nil)
+			return
+		case stateRestarting:
+			// Children stopped by the restart belong to the old instance.
+			c.unwatched(t.pid)
+			if len(c.x.children) == 0 {
+				c.finishRestart()
+			}
 			return
 		}
 	}
+	switch {
+	case c.state == stateStopping || c.state == stateDead:
+	case c.failed || c.state == stateRestarting:
+		// Held for the instance that will handle messages again.
+		c.x.held = append(c.x.held, t)
+	default:
+		c.deliverTerminated(t)
+	}
+}
+
+// deliverTerminated passes t to the actor if it watches t's actor.
+func (c *Context) deliverTerminated(t *sysTerminated) {
+	if c.unwatched(t.pid) {
+		c.receive(Terminated{PID: t.pid, Reason: t.reason}, nil)
+	}
+}
+
+// unwatched removes pid from the watched set and reports whether it was
+// there.
+func (c *Context) unwatched(pid *PID) bool {
+	for i, w := range c.x.watching {
+		if w.Equal(pid) {
+			c.x.watching = append(c.x.watching[:i], c.x.watching[i+1:]...)
+			return true
+		}
+	}
+	return false
 }
 
 func (c *Context) addWatcher(w *PID) {
@@ -339,8 +381,8 @@ func (c *Context) stopReceiveTimeout() {
 
 func (c *Context) handleReceiveTimeout() {
 	x := c.x
-	if x == nil || x.timeout <= 0 || c.state != stateAlive {
-		return
+	if x == nil || x.timeout <= 0 || c.state != stateAlive || c.failed {
+		return // resume re-arms it; a restarted instance sets its own
 	}
 	if idle := time.Since(x.lastActivity); idle < x.timeout {
 		c.armReceiveTimeout(x.timeout - idle)

@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"time"
 )
@@ -124,6 +125,7 @@ func AllForOne(opts ...Option) Strategy { return &strategy{config: newConfig(opt
 var Default = OneForOne()
 
 func (s *strategy) Decide(reason any, stats *Stats) Decision {
+	stats.total++
 	d := Decision{Directive: s.decider(reason), AllChildren: s.all}
 	switch d.Directive {
 	case Restart:
@@ -149,7 +151,6 @@ type Stats struct {
 // failed records a failure at now and reports how many restarts this makes
 // within the window (1 for the first), and whether that is within max.
 func (s *Stats) failed(now time.Time, window time.Duration, max int) (int, bool) {
-	s.total++
 	n := 0
 	if window <= 0 {
 		s.counted++
@@ -162,10 +163,19 @@ func (s *Stats) failed(now time.Time, window time.Duration, max int) (int, bool)
 			}
 		}
 		s.recent = append(keep, now)
+		// Without a limit only the count matters, for the backoff, which
+		// saturates long before this; keep the history bounded.
+		if max < 0 && len(s.recent) > unlimitedHistory {
+			s.recent = append(s.recent[:0], s.recent[len(s.recent)-unlimitedHistory:]...)
+		}
 		n = len(s.recent)
 	}
 	return n, max < 0 || n <= max
 }
+
+// unlimitedHistory bounds the failure timestamps kept for a child whose
+// restarts are not limited.
+const unlimitedHistory = 64
 
 // Failures returns how many failures were recorded in all.
 func (s *Stats) Failures() int { return s.total }
@@ -186,13 +196,21 @@ func (b Backoff) Delay(n int) time.Duration {
 	}
 	d := b.Initial
 	for i := 1; i < n && (b.Max <= 0 || d < b.Max); i++ {
+		if d > math.MaxInt64/2 {
+			d = math.MaxInt64 // saturate rather than wrap
+			break
+		}
 		d *= 2
 	}
 	if b.Max > 0 && d > b.Max {
 		d = b.Max
 	}
 	if j := min(max(b.Jitter, 0), 1); j > 0 {
-		d = time.Duration(float64(d) * (1 + j*(2*rand.Float64()-1)))
+		f := float64(d) * (1 + j*(2*rand.Float64()-1))
+		if f >= math.MaxInt64 {
+			return math.MaxInt64
+		}
+		d = time.Duration(f)
 	}
 	return d
 }
