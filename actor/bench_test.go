@@ -189,6 +189,23 @@ func BenchmarkRequest(b *testing.B) {
 			}
 		}
 	})
+	b.Run("actor-deadline", func(b *testing.B) {
+		s := newBenchSystem(b)
+		pid := s.Spawn(actor.PropsFromFunc(func(c *actor.Context) {
+			if _, ok := c.Message().(*ping); ok {
+				c.Respond(pingMsg)
+			}
+		}))
+		ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+		defer cancel()
+		b.ReportAllocs()
+		b.ResetTimer()
+		for range b.N {
+			if _, err := s.Request(ctx, pid, pingMsg); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	b.Run("chan-baseline", func(b *testing.B) {
 		req, resp := make(chan any), make(chan any)
 		go func() {

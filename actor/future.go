@@ -3,6 +3,7 @@ package actor
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,6 +27,7 @@ type Future struct {
 	done atomic.Pointer[chan struct{}]
 	// blocking: created inside an actor, so waiting holds a pool worker.
 	blocking bool
+	timed    bool // has a timeout on the wheel
 
 	// Timer wheel: home is set once before the future is shared; the rest
 	// is guarded by home's lock.
@@ -46,6 +48,7 @@ func (s *System) newFuture(target *PID, timeout time.Duration) *Future {
 	f.wake.Lock()
 	f.pid = PID{Node: s.node, ID: "$future", proc: f}
 	if timeout > 0 {
+		f.timed = true
 		s.wheel.add(f, timeout)
 	}
 	return f
@@ -81,6 +84,12 @@ func (f *Future) Result(ctx context.Context) (any, error) {
 	if f.state.Load() == futureDone {
 		return f.outcome()
 	}
+	if ctx.Done() == nil && !f.timed {
+		f.help()
+	}
+	if f.spinWait() {
+		return f.outcome()
+	}
 	if f.blocking {
 		f.sys.pool.BlockingEnter()
 		defer f.sys.pool.BlockingExit()
@@ -98,6 +107,37 @@ func (f *Future) Result(ctx context.Context) (any, error) {
 		}
 	}
 	return f.outcome()
+}
+
+// help runs the target actor on the waiting goroutine while its mailbox is
+// scheduled but not yet claimed by a worker: the waiter would only sleep
+// meanwhile, and waking a worker costs more than the reply itself. Only a
+// wait without a deadline may help: a slow Receive run here would hold the
+// waiter past its deadline.
+func (f *Future) help() {
+	p, ok := f.target.proc.(*actorProcess)
+	if !ok {
+		return
+	}
+	for f.state.Load() != futureDone && p.mb.Help() {
+	}
+}
+
+// replySpins is how many times a waiter checks for the reply before it
+// parks: a worker on another core usually answers within a microsecond or
+// two, and parking and waking cost more than that.
+const replySpins = 256
+
+func (f *Future) spinWait() bool {
+	for i := range replySpins {
+		if f.state.Load() == futureDone {
+			return true
+		}
+		if i%32 == 31 {
+			runtime.Gosched()
+		}
+	}
+	return false
 }
 
 func (f *Future) outcome() (any, error) {

@@ -68,11 +68,21 @@ func (p *actorProcess) init(s *System, props *Props, self, parent *PID, named bo
 }
 
 func (p *actorProcess) sendUser(ctx context.Context, sender *PID, msg any) error {
+	return p.deliver(ctx, sender, msg, false)
+}
+
+// deliver posts a user message; inline runs the actor on the calling
+// goroutine if it was idle, for a caller that is about to wait for it.
+func (p *actorProcess) deliver(ctx context.Context, sender *PID, msg any, inline bool) error {
 	if p.dead.Load() {
 		p.ctx.sys.deadLetter(p.ctx.self, msg, sender)
 		return nil
 	}
-	dropped, didDrop, err := p.mb.Post(ctx, envelope{msg: msg, sender: sender})
+	post := p.mb.Post
+	if inline {
+		post = p.mb.PostAndRun
+	}
+	dropped, didDrop, err := post(ctx, envelope{msg: msg, sender: sender})
 	if didDrop {
 		p.ctx.sys.deadLetter(p.ctx.self, dropped.msg, dropped.sender)
 	}

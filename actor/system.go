@@ -186,7 +186,24 @@ func (s *System) SendContext(ctx context.Context, pid *PID, msg any) error {
 // Request sends msg to pid and waits for the reply, for ctx's deadline or
 // cancellation, whichever comes first.
 func (s *System) Request(ctx context.Context, pid *PID, msg any) (any, error) {
-	return s.request(pid, msg, 0, false).Result(ctx)
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("request to %v: %w", pid, err)
+	}
+	f := s.newFuture(pid, 0)
+	proc := s.resolve(pid)
+	var err error
+	if p, ok := proc.(*actorProcess); ok && ctx.Done() == nil {
+		// The caller waits for as long as it takes anyway: let it run an
+		// idle target itself. With a deadline or cancellation it must not,
+		// since a slow Receive would hold it past its context.
+		err = p.deliver(ctx, &f.pid, msg, true)
+	} else {
+		err = proc.sendUser(ctx, &f.pid, msg)
+	}
+	if err != nil {
+		f.complete(nil, err)
+	}
+	return f.Result(ctx)
 }
 
 // RequestFuture sends msg to pid and returns the future reply, which fails

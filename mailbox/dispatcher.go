@@ -46,8 +46,10 @@ type Pool struct {
 	blocked int // workers inside BlockingEnter/Exit
 	closed  bool
 
-	queued atomic.Int64 // mirrors n for lock-free peeks
-	wg     sync.WaitGroup
+	queued   atomic.Int64 // mirrors n for lock-free peeks
+	spinning atomic.Int32 // workers looking for work before they park
+	parked   int          // workers waiting on cond, guarded by mu
+	wg       sync.WaitGroup
 }
 
 // NewPool starts a pool of size workers; size ≤ 0 means GOMAXPROCS.
@@ -82,8 +84,12 @@ func (p *Pool) Schedule(r Runnable) {
 		return
 	}
 	p.pushLocked(r)
+	// A spinning worker will find r; wake a parked one only if none spins.
+	wake := p.parked > 0 && p.spinning.Load() == 0
 	p.mu.Unlock()
-	p.cond.Signal()
+	if wake {
+		p.cond.Signal()
+	}
 }
 
 func (p *Pool) pushLocked(r Runnable) {
@@ -129,6 +135,7 @@ func (p *Pool) work() {
 
 // next returns the next runnable, or nil when this worker should exit.
 func (p *Pool) next() Runnable {
+	p.spinning.Add(1)
 	for range spinRounds {
 		if p.queued.Load() > 0 {
 			break
@@ -136,13 +143,16 @@ func (p *Pool) next() Runnable {
 		runtime.Gosched()
 	}
 	p.mu.Lock()
+	p.spinning.Add(-1)
 	defer p.mu.Unlock()
 	for p.n == 0 {
 		if p.closed || p.workers-p.blocked > p.size {
 			p.workers--
 			return nil
 		}
+		p.parked++
 		p.cond.Wait()
+		p.parked--
 	}
 	if p.closed {
 		p.workers--

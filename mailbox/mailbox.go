@@ -25,9 +25,12 @@ type Invoker[T any] interface {
 	Failure(reason any, stack []byte)
 }
 
+// A mailbox is idle (producers schedule it), scheduled (waiting for a
+// worker, or for a helper, whoever claims it first) or running (claimed).
 const (
 	idle uint32 = iota
 	scheduled
+	running
 )
 
 // Mailbox queues messages for one consumer and runs it on a [Dispatcher].
@@ -77,6 +80,26 @@ func (m *Mailbox[T]) Post(ctx context.Context, v T) (dropped T, didDrop bool, er
 		}
 	}
 	m.schedule()
+	return dropped, didDrop, nil
+}
+
+// PostAndRun is Post for a caller that is about to wait for this mailbox's
+// reply: if the message found the mailbox idle, the caller runs it right
+// away on its own goroutine rather than waking a worker to do it.
+func (m *Mailbox[T]) PostAndRun(ctx context.Context, v T) (dropped T, didDrop bool, err error) {
+	if m.bounded == nil {
+		m.user.Push(v)
+	} else {
+		dropped, didDrop, err = m.bounded.Push(ctx, v)
+		if err != nil || (didDrop && m.bounded.policy == DropNewest) {
+			return dropped, didDrop, err
+		}
+	}
+	if m.status.Load() == idle && m.status.CompareAndSwap(idle, running) {
+		if m.run(false) {
+			m.dispatcher.Schedule(m)
+		}
+	}
 	return dropped, didDrop, nil
 }
 
@@ -131,15 +154,43 @@ func (m *Mailbox[T]) Dropped() uint64 {
 	return m.bounded.Dropped()
 }
 
-// Run processes messages for one turn. It reports true when it stopped
-// because the turn's budget ran out with messages left, in which case the
-// dispatcher must run it again; false when it went idle.
+// Run processes messages for one turn, if the mailbox is still scheduled
+// (a helper may have run it since it was queued). It reports true when it
+// stopped because the turn's budget ran out with messages left, in which
+// case the dispatcher must run it again; false when it went idle or was not
+// its to run.
 func (m *Mailbox[T]) Run() bool {
+	if !m.status.CompareAndSwap(scheduled, running) {
+		return false
+	}
+	return m.run(true)
+}
+
+// Help runs the mailbox on the calling goroutine if it is scheduled and no
+// worker has claimed it yet: a caller about to block on this mailbox's
+// reply does the work itself instead of waiting for a worker to wake up.
+// It reports whether it ran anything.
+func (m *Mailbox[T]) Help() bool {
+	if m.status.Load() != scheduled || !m.status.CompareAndSwap(scheduled, running) {
+		return false
+	}
+	if m.run(false) {
+		// The queued entry this mailbox had may be gone by now: queue
+		// it again for what is left.
+		m.dispatcher.Schedule(m)
+	}
+	return true
+}
+
+// run processes turns while the mailbox has work. spin lets a worker wait
+// briefly for more before going idle.
+func (m *Mailbox[T]) run(spin bool) bool {
 	for {
 		if m.turn() {
+			m.status.Store(scheduled)
 			return true
 		}
-		if m.awaitMore() {
+		if spin && m.awaitMore() {
 			continue
 		}
 		// Going idle: drop the drained segments, then hand the mailbox
@@ -153,7 +204,7 @@ func (m *Mailbox[T]) Run() bool {
 		}
 		suspended, sysLeft := m.suspended, m.sys.taken()
 		m.status.Store(idle)
-		if !sysLeft && !m.workSince(mark, suspended) || !m.status.CompareAndSwap(idle, scheduled) {
+		if !sysLeft && !m.workSince(mark, suspended) || !m.status.CompareAndSwap(idle, running) {
 			return false
 		}
 	}
