@@ -88,11 +88,7 @@ func (c *Context) Children() []*PID {
 	if c.x == nil {
 		return nil
 	}
-	out := make([]*PID, 0, len(c.x.children))
-	for _, ch := range c.x.children {
-		out = append(out, ch.pid)
-	}
-	return out
+	return c.x.children.appendTo(make([]*PID, 0, c.x.children.len()))
 }
 
 // Respond sends msg to the sender of the current message; without a sender
@@ -151,17 +147,14 @@ func (c *Context) spawnChild(props *Props, id string, named bool) (*PID, error) 
 		return nil, fmt.Errorf("actor: spawn from %v: actor is stopping or restarting", c.self)
 	}
 	x := c.ensureExtras()
-	if x.children == nil {
-		x.children = make(map[string]*child)
-	}
-	if _, taken := x.children[id]; taken {
+	if x.children.has(id) {
 		return nil, fmt.Errorf("spawn %q: %w", id, ErrNameTaken)
 	}
 	pid, err := c.sys.spawn(props, id, c.self, named)
 	if err != nil {
 		return nil, err
 	}
-	x.children[id] = &child{pid: pid}
+	x.children.add(pid)
 	return pid, nil
 }
 

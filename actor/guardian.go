@@ -31,15 +31,12 @@ type guardian struct {
 
 type guardianShard struct {
 	mu       sync.Mutex
-	children map[string]*child
-	_        [48]byte // one shard per cache line
+	children children
+	_        [40]byte // one shard per cache line
 }
 
 func newGuardian(s *System, strategy supervisor.Strategy) *guardian {
 	g := &guardian{sys: s, strategy: strategy, seed: maphash.MakeSeed(), empty: make(chan struct{})}
-	for i := range g.shards {
-		g.shards[i].children = make(map[string]*child)
-	}
 	g.pid = &PID{Node: s.node, ID: "$guardian", proc: g}
 	return g
 }
@@ -55,7 +52,7 @@ func (g *guardian) adopt(pid *PID) bool {
 	}
 	sh := g.shard(pid.ID)
 	sh.mu.Lock()
-	sh.children[pid.ID] = &child{pid: pid}
+	sh.children.add(pid)
 	sh.mu.Unlock()
 	// A shutdown that began meanwhile may have missed this child.
 	if g.isStopping() {
@@ -70,9 +67,7 @@ func (g *guardian) isStopping() bool { return g.stopping.Load() }
 func (g *guardian) forget(pid *PID) {
 	sh := g.shard(pid.ID)
 	sh.mu.Lock()
-	if ch, ok := sh.children[pid.ID]; ok && ch.pid.Equal(pid) {
-		delete(sh.children, pid.ID)
-	}
+	sh.children.remove(pid)
 	sh.mu.Unlock()
 	g.checkEmpty()
 }
@@ -94,14 +89,14 @@ func (g *guardian) sendSystem(msg any) {
 func (g *guardian) handleFailure(f *sysFailure) {
 	sh := g.shard(f.child.ID)
 	sh.mu.Lock()
-	ch, ok := sh.children[f.child.ID]
+	pid, ok := sh.children.find(f.child)
 	if !ok {
 		sh.mu.Unlock()
 		return
 	}
-	d := g.strategy.Decide(f.reason, &ch.stats)
+	d := g.strategy.Decide(f.reason, sh.children.failures(pid.ID))
 	sh.mu.Unlock()
-	apply(g.sys, g.pid, d, ch.pid, f, g.children)
+	apply(g.sys, g.pid, d, pid, f, g.children)
 	switch d.Directive {
 	case supervisor.Escalate:
 		if !d.LimitExceeded {
@@ -121,9 +116,7 @@ func (g *guardian) children() []*PID {
 	for i := range g.shards {
 		sh := &g.shards[i]
 		sh.mu.Lock()
-		for _, ch := range sh.children {
-			pids = append(pids, ch.pid)
-		}
+		pids = sh.children.appendTo(pids)
 		sh.mu.Unlock()
 	}
 	return pids
@@ -136,7 +129,7 @@ func (g *guardian) checkEmpty() {
 	for i := range g.shards {
 		sh := &g.shards[i]
 		sh.mu.Lock()
-		n := len(sh.children)
+		n := sh.children.len()
 		sh.mu.Unlock()
 		if n > 0 {
 			return

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/goray-dev/goray/mailbox"
-	"github.com/goray-dev/goray/supervisor"
 )
 
 // actorProcess is a local actor: its mailbox and its context. It is the
@@ -35,7 +34,7 @@ const (
 // extras holds what only some actors use, so that an idle plain actor stays
 // small.
 type extras struct {
-	children   map[string]*child
+	children   children
 	watchers   []*PID
 	watching   []*PID
 	behaviors  []ReceiveFunc
@@ -48,11 +47,6 @@ type extras struct {
 	timeout      time.Duration
 	timer        *time.Timer
 	lastActivity time.Time
-}
-
-type child struct {
-	pid   *PID
-	stats supervisor.Stats
 }
 
 func (p *actorProcess) init(s *System, props *Props, self, parent *PID, named bool) {
@@ -272,31 +266,30 @@ func (c *Context) deliverHeldTerminations() {
 
 // stopChildren asks every child to stop and returns how many there are.
 func (c *Context) stopChildren() int {
-	if c.x == nil || len(c.x.children) == 0 {
+	if c.x == nil || c.x.children.len() == 0 {
 		return 0
 	}
-	for _, ch := range c.x.children {
-		ch.pid.proc.sendSystem(stopNormal)
+	for _, pid := range c.x.children.pids {
+		pid.proc.sendSystem(stopNormal)
 	}
-	return len(c.x.children)
+	return c.x.children.len()
 }
 
 func (c *Context) handleTerminated(t *sysTerminated) {
 	if c.x == nil {
 		return
 	}
-	if ch, ok := c.x.children[t.pid.ID]; ok && ch.pid.Equal(t.pid) {
-		delete(c.x.children, t.pid.ID)
+	if c.x.children.remove(t.pid) {
 		switch c.state {
 		case stateStopping:
-			if len(c.x.children) == 0 {
+			if c.x.children.len() == 0 {
 				c.finishStop()
 			}
 			return
 		case stateRestarting:
 			// Children stopped by the restart belong to the old instance.
 			c.unwatched(t.pid)
-			if len(c.x.children) == 0 {
+			if c.x.children.len() == 0 {
 				c.finishRestart()
 			}
 			return

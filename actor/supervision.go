@@ -54,19 +54,19 @@ func (c *Context) handleChildFailure(f *sysFailure) {
 	if c.state != stateAlive || c.x == nil {
 		return // stopping or restarting: the children are being stopped anyway
 	}
-	ch, ok := c.x.children[f.child.ID]
-	if !ok || !ch.pid.Equal(f.child) {
+	pid, ok := c.x.children.find(f.child)
+	if !ok {
 		return
 	}
-	d := c.props.strategy.Decide(f.reason, &ch.stats)
-	apply(c.sys, c.self, d, ch.pid, f, c.Children)
+	d := c.props.strategy.Decide(f.reason, c.x.children.failures(pid.ID))
+	apply(c.sys, c.self, d, pid, f, c.Children)
 	if d.Directive != supervisor.Escalate {
 		return
 	}
 	if !d.LimitExceeded {
 		// The child stays suspended until this actor is resumed, restarted
 		// or stopped by its own supervisor.
-		c.x.escalated = append(c.x.escalated, ch.pid)
+		c.x.escalated = append(c.x.escalated, pid)
 	}
 	c.fail(f.reason, f.stack, f.msg)
 }

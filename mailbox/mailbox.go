@@ -36,22 +36,34 @@ const (
 // Mailbox queues messages for one consumer and runs it on a [Dispatcher].
 // It must be initialised with [Mailbox.Init] before use and must not be
 // copied after that.
+//
+// Its fields come in three groups: written by producers, read-mostly, and
+// written by the consumer. The read-mostly group (with a little padding)
+// keeps the other two on different cache lines, so that senders and the
+// running actor do not slow each other down; a test checks the distance.
 type Mailbox[T any] struct {
 	// Written by producers (and by the consumer when it goes idle).
 	status atomic.Uint32
-	sys    sysQueue
-	user   Queue[T]
+	sysIn  sysStack
+	user   queueTail[T]
 
 	// Set once by Init.
 	bounded    *Bounded[T]
 	invoker    Invoker[T]
 	dispatcher Dispatcher
 	throughput int32
+	_          [sidePad]byte
 
 	// Consumer-owned.
+	head      queueHead[T]
+	sysOut    sysPending
 	suspended bool
 	front     *[]T // requeued messages, delivered before the queue
 }
+
+// sidePad tops up the read-mostly fields to a cache line between the
+// producers' and the consumer's fields.
+const sidePad = 12
 
 // Init wires the mailbox to its consumer and dispatcher. A nil bounded queue
 // selects the unbounded lock-free queue. throughput ≤ 0 selects
@@ -105,7 +117,7 @@ func (m *Mailbox[T]) PostAndRun(ctx context.Context, v T) (dropped T, didDrop bo
 
 // PostSystem queues a system message and schedules the mailbox.
 func (m *Mailbox[T]) PostSystem(msg any) {
-	m.sys.push(msg)
+	m.sysIn.push(msg)
 	m.schedule()
 }
 
@@ -199,10 +211,10 @@ func (m *Mailbox[T]) run(spin bool) bool {
 		// and scheduled it, or found it still ours, and we go on.
 		var mark Mark[T]
 		if m.bounded == nil {
-			m.user.Release()
-			mark = m.user.Mark()
+			m.head.release(&m.user)
+			mark = m.head.Mark()
 		}
-		suspended, sysLeft := m.suspended, m.sys.taken()
+		suspended, sysLeft := m.suspended, m.sysOut.taken()
 		m.status.Store(idle)
 		if !sysLeft && !m.workSince(mark, suspended) || !m.status.CompareAndSwap(idle, running) {
 			return false
@@ -219,7 +231,7 @@ const idleSpins = 0
 func (m *Mailbox[T]) awaitMore() bool {
 	var mark Mark[T]
 	if m.bounded == nil {
-		mark = m.user.Mark()
+		mark = m.head.Mark()
 	}
 	for i := range idleSpins {
 		if m.workSince(mark, m.suspended) {
@@ -233,7 +245,7 @@ func (m *Mailbox[T]) awaitMore() bool {
 }
 
 func (m *Mailbox[T]) workSince(mark Mark[T], suspended bool) bool {
-	if m.sys.waiting() {
+	if m.sysIn.waiting() {
 		return true
 	}
 	if suspended {
@@ -259,7 +271,7 @@ func (m *Mailbox[T]) turn() (exhausted bool) {
 		}
 	}()
 	for n := int32(0); n < m.throughput; {
-		if msg, ok := m.sys.pop(); ok {
+		if msg, ok := m.sysOut.pop(&m.sysIn); ok {
 			m.invoker.InvokeSystem(msg)
 			continue
 		}
@@ -290,5 +302,5 @@ func (m *Mailbox[T]) popUser() (T, bool) {
 	if m.bounded != nil {
 		return m.bounded.Pop()
 	}
-	return m.user.Pop()
+	return m.head.pop(&m.user)
 }

@@ -35,7 +35,7 @@ type segment[T any] struct {
 	claimed atomic.Uint32
 	_       [cacheLine]byte // claimed changes with every message; the rest is read-mostly
 	lap     atomic.Uint32
-	owner   atomic.Pointer[Queue[T]]
+	owner   atomic.Pointer[queueTail[T]]
 	next    atomic.Pointer[segment[T]]
 	slots   []slot[T]
 	class   uint8
@@ -82,14 +82,21 @@ func (p *Segments[T]) put(s *segment[T]) {
 // Push may be called from any goroutine; Pop, Release and Mark only by the
 // single consumer; Changed by anyone.
 type Queue[T any] struct {
-	// Written by producers.
+	queueTail[T]
+	_ [cacheLine]byte
+	queueHead[T]
+}
+
+// queueTail is the producers' half of a queue; queueHead the consumer's.
+// They are separate types so that a Mailbox can lay them out with its
+// read-mostly fields in between instead of padding.
+type queueTail[T any] struct {
 	tail  atomic.Pointer[segment[T]]
 	first atomic.Pointer[segment[T]] // installed into an empty queue, not yet taken by the consumer
 	segs  *Segments[T]
+}
 
-	_ [cacheLine]byte
-
-	// Written by the consumer only.
+type queueHead[T any] struct {
 	head    *segment[T]
 	next    uint32 // index of the next slot to read in head
 	headLap uint32 // ready value of head's slots in its current lap
@@ -97,10 +104,10 @@ type Queue[T any] struct {
 
 // UseSegments makes the queue take segments from, and return them to, p.
 // Call it before the queue is used.
-func (q *Queue[T]) UseSegments(p *Segments[T]) { q.segs = p }
+func (q *queueTail[T]) UseSegments(p *Segments[T]) { q.segs = p }
 
 // Push appends v to the queue. It never blocks on the consumer.
-func (q *Queue[T]) Push(v T) {
+func (q *queueTail[T]) Push(v T) {
 	for {
 		seg := q.tail.Load()
 		if seg == nil {
@@ -135,7 +142,7 @@ func (q *Queue[T]) Push(v T) {
 
 // prepare takes a segment for a new lap in this queue with v in slot 0.
 // Its claims stay closed until the caller has made it reachable.
-func (q *Queue[T]) prepare(class uint8, v T) *segment[T] {
+func (q *queueTail[T]) prepare(class uint8, v T) *segment[T] {
 	s := q.segs.get(class)
 	lap := s.lap.Add(1)
 	s.owner.Store(q)
@@ -145,7 +152,7 @@ func (q *Queue[T]) prepare(class uint8, v T) *segment[T] {
 	return s
 }
 
-func (q *Queue[T]) abandon(s *segment[T]) {
+func (q *queueTail[T]) abandon(s *segment[T]) {
 	var zero T
 	s.slots[0].val = zero
 	s.owner.Store(nil)
@@ -154,7 +161,7 @@ func (q *Queue[T]) abandon(s *segment[T]) {
 
 // link appends a segment holding v after the full segment seg. It reports
 // false when another producer linked first.
-func (q *Queue[T]) link(seg *segment[T], v T) bool {
+func (q *queueTail[T]) link(seg *segment[T], v T) bool {
 	if nx := seg.next.Load(); nx != nil {
 		q.tail.CompareAndSwap(seg, nx)
 		return false
@@ -173,7 +180,7 @@ func (q *Queue[T]) link(seg *segment[T], v T) bool {
 }
 
 // install puts a segment holding v into an empty queue.
-func (q *Queue[T]) install(v T) bool {
+func (q *queueTail[T]) install(v T) bool {
 	ns := q.prepare(0, v)
 	if !q.tail.CompareAndSwap(nil, ns) {
 		q.abandon(ns)
@@ -185,7 +192,7 @@ func (q *Queue[T]) install(v T) bool {
 }
 
 // awaitTail waits until seg is no longer the tail, or has room again.
-func (q *Queue[T]) awaitTail(seg *segment[T]) {
+func (q *queueTail[T]) awaitTail(seg *segment[T]) {
 	for q.tail.Load() == seg {
 		if nx := seg.next.Load(); nx != nil {
 			q.tail.CompareAndSwap(seg, nx)
@@ -201,15 +208,17 @@ func (q *Queue[T]) awaitTail(seg *segment[T]) {
 // Pop removes the oldest element. It reports false when the queue is empty
 // or when the oldest element is still being written by its producer; that
 // producer schedules the consumer again once it is done.
-func (q *Queue[T]) Pop() (T, bool) {
+func (q *Queue[T]) Pop() (T, bool) { return q.queueHead.pop(&q.queueTail) }
+
+func (q *queueHead[T]) pop(t *queueTail[T]) (T, bool) {
 	var zero T
 	for {
 		seg := q.head
 		if seg == nil {
-			if seg = q.first.Load(); seg == nil {
+			if seg = t.first.Load(); seg == nil {
 				return zero, false
 			}
-			q.first.Store(nil)
+			t.first.Store(nil)
 			q.enter(seg)
 		}
 		if q.next == uint32(len(seg.slots)) {
@@ -218,7 +227,7 @@ func (q *Queue[T]) Pop() (T, bool) {
 				return zero, false
 			}
 			q.enter(nx)
-			q.retire(seg)
+			t.retire(seg)
 			seg = nx
 		}
 		s := &seg.slots[q.next]
@@ -236,7 +245,7 @@ func (q *Queue[T]) Pop() (T, bool) {
 	}
 }
 
-func (q *Queue[T]) enter(seg *segment[T]) {
+func (q *queueHead[T]) enter(seg *segment[T]) {
 	q.head, q.next, q.headLap = seg, 0, seg.lap.Load()+1
 }
 
@@ -244,7 +253,7 @@ func (q *Queue[T]) enter(seg *segment[T]) {
 // closing its claims keeps them past the end until its next lap. A segment
 // the tail still points at (its linker has not moved the tail yet) is left
 // to the garbage collector instead.
-func (q *Queue[T]) retire(seg *segment[T]) {
+func (q *queueTail[T]) retire(seg *segment[T]) {
 	if q.tail.Load() == seg {
 		return
 	}
@@ -256,18 +265,20 @@ func (q *Queue[T]) retire(seg *segment[T]) {
 // Release gives the queue's segment back to the pool if every claimed slot
 // has been read, so that an idle queue keeps no memory. Call it only after
 // Pop has reported the queue empty.
-func (q *Queue[T]) Release() {
+func (q *Queue[T]) Release() { q.queueHead.release(&q.queueTail) }
+
+func (q *queueHead[T]) release(t *queueTail[T]) {
 	seg := q.head
 	// While the tail lags behind the head (a linker finishing) the segment
 	// stays. Once the tail is seg, only a link after seg could move it,
 	// and closing seg's claims rules that out.
-	if seg == nil || q.tail.Load() != seg || !seg.claimed.CompareAndSwap(q.next, closed) {
+	if seg == nil || t.tail.Load() != seg || !seg.claimed.CompareAndSwap(q.next, closed) {
 		return
 	}
-	q.tail.CompareAndSwap(seg, nil)
+	t.tail.CompareAndSwap(seg, nil)
 	q.head, q.next = nil, 0
 	seg.owner.Store(nil)
-	q.segs.put(seg)
+	t.segs.put(seg)
 }
 
 // Mark records the consumer's position so that a later call to Changed can
@@ -278,12 +289,12 @@ type Mark[T any] struct {
 }
 
 // Mark returns the consumer's current position.
-func (q *Queue[T]) Mark() Mark[T] { return Mark[T]{q.head, q.next} }
+func (q *queueHead[T]) Mark() Mark[T] { return Mark[T]{q.head, q.next} }
 
 // Changed reports whether a producer has pushed since m was taken. It reads
 // only producer-written state, so it is safe to call after the consumer has
 // handed the queue over.
-func (q *Queue[T]) Changed(m Mark[T]) bool {
+func (q *queueTail[T]) Changed(m Mark[T]) bool {
 	tail := q.tail.Load()
 	if tail != m.seg {
 		return true

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -341,4 +342,15 @@ func TestIdleMailboxHoldsNoGoroutine(t *testing.T) {
 	for _, mb := range boxes {
 		assert.Nil(t, mb.user.tail.Load(), "drained mailbox keeps a segment")
 	}
+}
+
+// TestMailboxKeepsSidesApart checks that the fields senders write and the
+// fields the running consumer writes are at least a cache line apart.
+func TestMailboxKeepsSidesApart(t *testing.T) {
+	var m Mailbox[benchMsg]
+	lastProducer := unsafe.Offsetof(m.user) + unsafe.Offsetof(m.user.first) + unsafe.Sizeof(m.user.first)
+	firstConsumer := unsafe.Offsetof(m.head)
+	assert.GreaterOrEqual(t, firstConsumer-lastProducer, uintptr(cacheLine-1))
+	var q Queue[benchMsg]
+	assert.GreaterOrEqual(t, unsafe.Offsetof(q.queueHead)-unsafe.Offsetof(q.queueTail.segs), uintptr(cacheLine))
 }

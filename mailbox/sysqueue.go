@@ -7,16 +7,17 @@ type sysNode struct {
 	next *sysNode
 }
 
-// sysQueue is a multi-producer, single-consumer FIFO for system messages:
-// producers push onto a lock-free stack; the consumer takes the whole stack
-// at once and reverses it. System messages are rare, so a node per message
-// is fine here.
-type sysQueue struct {
-	stack   atomic.Pointer[sysNode] // written by producers
-	pending *sysNode                // consumer-owned, oldest first
-}
+// System messages travel through a multi-producer, single-consumer FIFO:
+// producers push onto a lock-free stack (sysStack); the consumer takes the
+// whole stack at once, reverses it and works through it (sysPending).
+// System messages are rare, so a node per message is fine here. The two
+// halves are separate so that a Mailbox can keep them on different cache
+// lines.
+type sysStack struct{ stack atomic.Pointer[sysNode] }
 
-func (q *sysQueue) push(msg any) {
+type sysPending struct{ pending *sysNode }
+
+func (q *sysStack) push(msg any) {
 	n := &sysNode{msg: msg}
 	for {
 		old := q.stack.Load()
@@ -27,13 +28,13 @@ func (q *sysQueue) push(msg any) {
 	}
 }
 
-func (q *sysQueue) pop() (any, bool) {
+func (q *sysPending) pop(in *sysStack) (any, bool) {
 	if q.pending == nil {
-		if q.stack.Load() == nil {
+		if in.stack.Load() == nil {
 			return nil, false
 		}
 		var fifo *sysNode
-		for n := q.stack.Swap(nil); n != nil; {
+		for n := in.stack.Swap(nil); n != nil; {
 			next := n.next
 			n.next = fifo
 			fifo, n = n, next
@@ -47,8 +48,8 @@ func (q *sysQueue) pop() (any, bool) {
 
 // waiting reports whether producers have pushed anything not yet taken.
 // It reads only producer-written state.
-func (q *sysQueue) waiting() bool { return q.stack.Load() != nil }
+func (q *sysStack) waiting() bool { return q.stack.Load() != nil }
 
 // taken reports whether the consumer holds messages it has not processed
 // yet (a panic can end a turn with some left). Consumer only.
-func (q *sysQueue) taken() bool { return q.pending != nil }
+func (q *sysPending) taken() bool { return q.pending != nil }
