@@ -98,30 +98,37 @@ func (c *Context) Respond(msg any) {
 		c.sys.deadLetter(nil, msg, c.self)
 		return
 	}
-	_ = c.sys.resolve(c.sender).sendUser(context.Background(), c.self, msg)
+	c.tell(c.sender, c.self, msg)
 }
 
 // Send sends msg to pid without a sender.
-func (c *Context) Send(pid *PID, msg any) {
-	_ = c.sys.resolve(pid).sendUser(context.Background(), nil, msg)
-}
+func (c *Context) Send(pid *PID, msg any) { c.tell(pid, nil, msg) }
 
 // Forward sends the current message to pid, keeping its original sender.
-func (c *Context) Forward(pid *PID) {
-	_ = c.sys.resolve(pid).sendUser(context.Background(), c.sender, c.msg)
-}
+func (c *Context) Forward(pid *PID) { c.tell(pid, c.sender, c.msg) }
 
 // Request sends msg to pid with this actor as the sender; the reply arrives
 // later as an ordinary message.
-func (c *Context) Request(pid *PID, msg any) {
-	_ = c.sys.resolve(pid).sendUser(context.Background(), c.self, msg)
+func (c *Context) Request(pid *PID, msg any) { c.tell(pid, c.self, msg) }
+
+// tell delivers a message from inside Receive. A local actor it wakes runs
+// next on this actor's worker, where the message is still in cache.
+func (c *Context) tell(pid *PID, sender *PID, msg any) {
+	proc := c.sys.resolve(pid)
+	if p, ok := proc.(*actorProcess); ok {
+		_ = p.deliver(context.Background(), sender, msg, false, c.proc.mb.Worker())
+		return
+	}
+	_ = proc.sendUser(context.Background(), sender, msg)
 }
 
 // RequestFuture sends msg to pid and returns the future reply (timeout 0:
 // none). Waiting on it inside Receive is allowed: the worker pool starts a
 // stand-in for the duration of the wait.
 func (c *Context) RequestFuture(pid *PID, msg any, timeout time.Duration) *Future {
-	return c.sys.request(pid, msg, timeout, true)
+	f := c.sys.request(pid, msg, timeout, true)
+	f.worker = c.proc.mb.Worker()
+	return f
 }
 
 // Spawn starts a child actor.

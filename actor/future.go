@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/goray-dev/goray/mailbox"
 )
 
 // Future is the pending reply to a request. Its PID stands in as the
@@ -27,7 +29,8 @@ type Future struct {
 	done atomic.Pointer[chan struct{}]
 	// blocking: created inside an actor, so waiting holds a pool worker.
 	blocking bool
-	timed    bool // has a timeout on the wheel
+	worker   *mailbox.Worker // the requesting actor's worker, when blocking
+	timed    bool            // has a timeout on the wheel
 
 	// Timer wheel: home is set once before the future is shared; the rest
 	// is guarded by home's lock.
@@ -91,7 +94,7 @@ func (f *Future) Result(ctx context.Context) (any, error) {
 		return f.outcome()
 	}
 	if f.blocking {
-		f.sys.pool.BlockingEnter()
+		f.sys.pool.BlockingEnter(f.worker)
 		defer f.sys.pool.BlockingExit()
 	}
 	if ctx.Done() == nil {

@@ -62,21 +62,27 @@ func (p *actorProcess) init(s *System, props *Props, self, parent *PID, named bo
 }
 
 func (p *actorProcess) sendUser(ctx context.Context, sender *PID, msg any) error {
-	return p.deliver(ctx, sender, msg, false)
+	return p.deliver(ctx, sender, msg, false, nil)
 }
 
 // deliver posts a user message; inline runs the actor on the calling
-// goroutine if it was idle, for a caller that is about to wait for it.
-func (p *actorProcess) deliver(ctx context.Context, sender *PID, msg any, inline bool) error {
+// goroutine if it was idle, for a caller that is about to wait for it;
+// near is the worker the sending actor runs on, if any.
+func (p *actorProcess) deliver(ctx context.Context, sender *PID, msg any, inline bool, near *mailbox.Worker) error {
 	if p.dead.Load() {
 		p.ctx.sys.deadLetter(p.ctx.self, msg, sender)
 		return nil
 	}
-	post := p.mb.Post
+	var (
+		dropped envelope
+		didDrop bool
+		err     error
+	)
 	if inline {
-		post = p.mb.PostAndRun
+		dropped, didDrop, err = p.mb.PostAndRun(ctx, envelope{msg: msg, sender: sender})
+	} else {
+		dropped, didDrop, err = p.mb.Post(ctx, envelope{msg: msg, sender: sender}, near)
 	}
-	dropped, didDrop, err := post(ctx, envelope{msg: msg, sender: sender})
 	if didDrop {
 		p.ctx.sys.deadLetter(p.ctx.self, dropped.msg, dropped.sender)
 	}

@@ -196,7 +196,7 @@ func (s *System) Request(ctx context.Context, pid *PID, msg any) (any, error) {
 		// The caller waits for as long as it takes anyway: let it run an
 		// idle target itself. With a deadline or cancellation it must not,
 		// since a slow Receive would hold it past its context.
-		err = p.deliver(ctx, &f.pid, msg, true)
+		err = p.deliver(ctx, &f.pid, msg, true, nil)
 	} else {
 		err = proc.sendUser(ctx, &f.pid, msg)
 	}

@@ -9,16 +9,19 @@ import (
 
 // Runnable is something a dispatcher runs: a mailbox with work to do.
 type Runnable interface {
-	// Run processes one turn. It returns true when work is left and the
+	// Run processes one turn on worker w (nil when the dispatcher has no
+	// workers of its own). It returns true when work is left and the
 	// runnable must be run again.
-	Run() bool
+	Run(w *Worker) bool
 }
 
 // Dispatcher decides where and when runnables run.
 type Dispatcher interface {
 	// Schedule arranges for r.Run to be called. A runnable is scheduled at
-	// most once at a time; its mailbox guarantees that.
-	Schedule(r Runnable)
+	// most once at a time; its mailbox guarantees that. near, if not nil,
+	// is the worker the caller runs on: r is woken by a message from there
+	// and had best run there next, where that message is still in cache.
+	Schedule(r Runnable, near *Worker)
 }
 
 // spinRounds is how many times an idle worker looks for work before it
@@ -29,6 +32,13 @@ const spinRounds = 64
 // Pool is a Dispatcher backed by a bounded set of worker goroutines sharing
 // one run queue. Idle mailboxes cost no goroutine, and a burst that wakes a
 // million actors queues a million small entries, not a million goroutines.
+//
+// Each worker also has a "next" slot, like the Go scheduler's runnext: an
+// actor woken by a message from an actor running on a worker runs next on
+// that worker, so conversations between actors stay on one core instead of
+// bouncing their messages between caches. A worker that runs only its next
+// slot for too long gives the shared queue a turn, and an idle worker
+// steals a next slot that its owner has left waiting.
 //
 // A Receive that blocks holds its worker. Code that knows it is about to
 // block (the actor runtime's synchronous requests) brackets the wait with
@@ -50,7 +60,26 @@ type Pool struct {
 	spinning atomic.Int32 // workers looking for work before they park
 	parked   int          // workers waiting on cond, guarded by mu
 	wg       sync.WaitGroup
+
+	// all lists the live workers, for stealing; copied on change.
+	all atomic.Pointer[[]*Worker]
 }
+
+// Worker is a pool goroutine. A runnable learns its worker in Run and may
+// pass it back to Schedule.
+type Worker struct {
+	pool    *Pool
+	mu      sync.Mutex
+	next    Runnable // guarded by mu
+	hasNext atomic.Bool
+	seq     atomic.Uint64 // bumped whenever next is set, so stealers can tell it waited
+	streak  int           // runs in a row taken from next, owner only
+}
+
+// maxStreak is how many times in a row a worker runs its next slot before
+// it takes a runnable from the shared queue, so that a pair of chatty
+// actors cannot starve everyone else.
+const maxStreak = 32
 
 // NewPool starts a pool of size workers; size ≤ 0 means GOMAXPROCS.
 func NewPool(size int) *Pool {
@@ -70,14 +99,47 @@ func NewPool(size int) *Pool {
 func (p *Pool) startLocked() {
 	p.workers++
 	p.wg.Add(1)
-	go p.work()
+	w := &Worker{pool: p}
+	p.register(w, true)
+	go p.work(w)
+}
+
+// register adds or removes w from the list of workers; called with p.mu
+// held, so that copies do not race.
+func (p *Pool) register(w *Worker, add bool) {
+	var next []*Worker
+	if cur := p.all.Load(); cur != nil {
+		for _, x := range *cur {
+			if x != w {
+				next = append(next, x)
+			}
+		}
+	}
+	if add {
+		next = append(next, w)
+	}
+	p.all.Store(&next)
 }
 
 // Size returns the number of workers the pool keeps when nothing blocks.
 func (p *Pool) Size() int { return p.size }
 
-// Schedule queues r to run on a worker. After Close it does nothing.
-func (p *Pool) Schedule(r Runnable) {
+// Schedule queues r to run on a worker: next on near, if near is one of
+// this pool's workers, else on the shared queue. After Close it does
+// nothing.
+func (p *Pool) Schedule(r Runnable, near *Worker) {
+	if near != nil && near.pool == p {
+		near.mu.Lock()
+		old := near.next
+		near.next = r
+		near.hasNext.Store(true)
+		near.seq.Add(1)
+		near.mu.Unlock()
+		if old == nil {
+			return
+		}
+		r = old // the slot held another: it goes to the shared queue
+	}
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
@@ -114,31 +176,69 @@ func (p *Pool) popLocked() Runnable {
 	return r
 }
 
-func (p *Pool) work() {
+func (p *Pool) work(w *Worker) {
 	defer p.wg.Done()
 	for {
-		r := p.next()
+		r := w.takeNext()
 		if r == nil {
-			return
+			if r = p.next(w); r == nil {
+				return
+			}
 		}
-		for r.Run() {
-			if p.queued.Load() > 0 {
+		for r.Run(w) {
+			if p.queued.Load() > 0 || w.hasNext.Load() {
 				// Others are waiting: go to the back of the line.
-				p.mu.Lock()
-				p.pushLocked(r)
-				p.mu.Unlock()
+				p.push(r)
 				break
 			}
 		}
 	}
 }
 
-// next returns the next runnable, or nil when this worker should exit.
-func (p *Pool) next() Runnable {
+func (p *Pool) push(r Runnable) {
+	p.mu.Lock()
+	p.pushLocked(r)
+	p.mu.Unlock()
+}
+
+// takeNext empties w's next slot, unless w has run it too often in a row
+// while others wait in the shared queue.
+func (w *Worker) takeNext() Runnable {
+	if !w.hasNext.Load() {
+		w.streak = 0
+		return nil
+	}
+	if w.streak >= maxStreak && w.pool.queued.Load() > 0 {
+		w.streak = 0
+		return nil
+	}
+	w.streak++
+	return w.take()
+}
+
+func (w *Worker) take() Runnable {
+	w.mu.Lock()
+	r := w.next
+	w.next = nil
+	w.hasNext.Store(false)
+	w.mu.Unlock()
+	return r
+}
+
+// next returns the next runnable from the shared queue, or one stolen from
+// another worker's next slot, or nil when this worker should exit.
+func (p *Pool) next(w *Worker) Runnable {
+	if r := p.tryShared(); r != nil {
+		return r
+	}
 	p.spinning.Add(1)
 	for range spinRounds {
-		if p.queued.Load() > 0 {
+		if p.queued.Load() > 0 || w.hasNext.Load() {
 			break
+		}
+		if r := p.steal(w); r != nil {
+			p.spinning.Add(-1)
+			return r
 		}
 		runtime.Gosched()
 	}
@@ -146,8 +246,11 @@ func (p *Pool) next() Runnable {
 	p.spinning.Add(-1)
 	defer p.mu.Unlock()
 	for p.n == 0 {
+		if w.hasNext.Load() {
+			return w.take() // a blocking actor may have flushed work here
+		}
 		if p.closed || p.workers-p.blocked > p.size {
-			p.workers--
+			p.exitLocked(w)
 			return nil
 		}
 		p.parked++
@@ -155,18 +258,77 @@ func (p *Pool) next() Runnable {
 		p.parked--
 	}
 	if p.closed {
-		p.workers--
+		p.exitLocked(w)
 		return nil
 	}
 	return p.popLocked()
 }
 
-// BlockingEnter tells the pool that the calling worker is about to block.
-// If that leaves fewer than Size runnable workers, a stand-in is started;
-// it exits once the blocked worker is back and it finds no work.
-func (p *Pool) BlockingEnter() {
+func (p *Pool) tryShared() Runnable {
+	if p.queued.Load() == 0 {
+		return nil
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.n == 0 || p.closed {
+		return nil
+	}
+	return p.popLocked()
+}
+
+// exitLocked retires w; anything left in its next slot goes to the shared
+// queue.
+func (p *Pool) exitLocked(w *Worker) {
+	p.workers--
+	p.register(w, false)
+	if r := w.take(); r != nil && !p.closed {
+		p.pushLocked(r)
+	}
+}
+
+// steal takes a runnable that has sat in another worker's next slot for a
+// while: its owner is busy with a long turn, or blocked.
+func (p *Pool) steal(self *Worker) Runnable {
+	all := p.all.Load()
+	if all == nil {
+		return nil
+	}
+	for _, v := range *all {
+		if v == self || !v.hasNext.Load() {
+			continue
+		}
+		seq := v.seq.Load()
+		runtime.Gosched() // give the owner a chance to run it itself
+		if !v.hasNext.Load() || v.seq.Load() != seq {
+			continue
+		}
+		v.mu.Lock()
+		var r Runnable
+		if v.seq.Load() == seq {
+			r = v.next
+			v.next = nil
+			v.hasNext.Store(false)
+		}
+		v.mu.Unlock()
+		if r != nil {
+			return r
+		}
+	}
+	return nil
+}
+
+// BlockingEnter tells the pool that the calling worker w (nil if unknown)
+// is about to block. Its next slot goes to the shared queue, and if that
+// leaves fewer than Size runnable workers, a stand-in is started; it exits
+// once the blocked worker is back and it finds no work.
+func (p *Pool) BlockingEnter(w *Worker) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if w != nil && w.pool == p {
+		if r := w.take(); r != nil {
+			p.pushLocked(r)
+		}
+	}
 	p.blocked++
 	if !p.closed && p.workers-p.blocked < p.size {
 		p.startLocked()

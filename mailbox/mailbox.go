@@ -58,7 +58,8 @@ type Mailbox[T any] struct {
 	head      queueHead[T]
 	sysOut    sysPending
 	suspended bool
-	front     *[]T // requeued messages, delivered before the queue
+	front     *[]T    // requeued messages, delivered before the queue
+	worker    *Worker // running this mailbox now, nil when run inline
 }
 
 // sidePad tops up the read-mostly fields to a cache line between the
@@ -81,8 +82,9 @@ func (m *Mailbox[T]) UseSegments(p *Segments[T]) { m.user.UseSegments(p) }
 
 // Post queues a user message and schedules the mailbox. Only a bounded
 // mailbox can drop a message (reported as dropped) or fail (ctx ended while
-// blocked, or the mailbox was closed).
-func (m *Mailbox[T]) Post(ctx context.Context, v T) (dropped T, didDrop bool, err error) {
+// blocked, or the mailbox was closed). near is the worker the sender runs
+// on, if any (see Dispatcher).
+func (m *Mailbox[T]) Post(ctx context.Context, v T, near *Worker) (dropped T, didDrop bool, err error) {
 	if m.bounded == nil {
 		m.user.Push(v)
 	} else {
@@ -91,7 +93,7 @@ func (m *Mailbox[T]) Post(ctx context.Context, v T) (dropped T, didDrop bool, er
 			return dropped, didDrop, err
 		}
 	}
-	m.schedule()
+	m.schedule(near)
 	return dropped, didDrop, nil
 }
 
@@ -108,8 +110,9 @@ func (m *Mailbox[T]) PostAndRun(ctx context.Context, v T) (dropped T, didDrop bo
 		}
 	}
 	if m.status.Load() == idle && m.status.CompareAndSwap(idle, running) {
+		m.worker = nil
 		if m.run(false) {
-			m.dispatcher.Schedule(m)
+			m.dispatcher.Schedule(m, nil)
 		}
 	}
 	return dropped, didDrop, nil
@@ -118,12 +121,12 @@ func (m *Mailbox[T]) PostAndRun(ctx context.Context, v T) (dropped T, didDrop bo
 // PostSystem queues a system message and schedules the mailbox.
 func (m *Mailbox[T]) PostSystem(msg any) {
 	m.sysIn.push(msg)
-	m.schedule()
+	m.schedule(nil)
 }
 
-func (m *Mailbox[T]) schedule() {
+func (m *Mailbox[T]) schedule(near *Worker) {
 	if m.status.Load() == idle && m.status.CompareAndSwap(idle, scheduled) {
-		m.dispatcher.Schedule(m)
+		m.dispatcher.Schedule(m, near)
 	}
 }
 
@@ -171,12 +174,18 @@ func (m *Mailbox[T]) Dropped() uint64 {
 // stopped because the turn's budget ran out with messages left, in which
 // case the dispatcher must run it again; false when it went idle or was not
 // its to run.
-func (m *Mailbox[T]) Run() bool {
+func (m *Mailbox[T]) Run(w *Worker) bool {
 	if !m.status.CompareAndSwap(scheduled, running) {
 		return false
 	}
-	return m.run(true)
+	m.worker = w
+	more := m.run(true)
+	return more
 }
+
+// Worker returns the worker running this mailbox, or nil when a caller runs
+// it inline. Consumer only.
+func (m *Mailbox[T]) Worker() *Worker { return m.worker }
 
 // Help runs the mailbox on the calling goroutine if it is scheduled and no
 // worker has claimed it yet: a caller about to block on this mailbox's
@@ -186,10 +195,11 @@ func (m *Mailbox[T]) Help() bool {
 	if m.status.Load() != scheduled || !m.status.CompareAndSwap(scheduled, running) {
 		return false
 	}
+	m.worker = nil
 	if m.run(false) {
 		// The queued entry this mailbox had may be gone by now: queue
 		// it again for what is left.
-		m.dispatcher.Schedule(m)
+		m.dispatcher.Schedule(m, nil)
 	}
 	return true
 }
@@ -199,6 +209,7 @@ func (m *Mailbox[T]) Help() bool {
 func (m *Mailbox[T]) run(spin bool) bool {
 	for {
 		if m.turn() {
+			m.worker = nil
 			m.status.Store(scheduled)
 			return true
 		}
@@ -215,10 +226,13 @@ func (m *Mailbox[T]) run(spin bool) bool {
 			mark = m.head.Mark()
 		}
 		suspended, sysLeft := m.suspended, m.sysOut.taken()
+		w := m.worker
+		m.worker = nil
 		m.status.Store(idle)
 		if !sysLeft && !m.workSince(mark, suspended) || !m.status.CompareAndSwap(idle, running) {
 			return false
 		}
+		m.worker = w
 	}
 }
 

@@ -229,7 +229,7 @@ func TestMailboxDeliversEverythingFromManySenders(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := range each {
-				_, _, err := mb.Post(t.Context(), i)
+				_, _, err := mb.Post(t.Context(), i, nil)
 				require.NoError(t, err)
 			}
 		}()
@@ -251,12 +251,12 @@ func TestMailboxSystemMessagesFirst(t *testing.T) {
 			<-block
 		}
 	}
-	_, _, _ = mb.Post(t.Context(), 0)
+	_, _, _ = mb.Post(t.Context(), 0, nil)
 	<-started
 	// While the first user message is being handled, queue more user
 	// messages, then a system message: it must come before them.
 	for i := range 3 {
-		_, _, _ = mb.Post(t.Context(), i+1)
+		_, _, _ = mb.Post(t.Context(), i+1, nil)
 	}
 	mb.PostSystem("stop")
 	close(block)
@@ -274,7 +274,7 @@ func TestMailboxPanicSuspendsUntilResume(t *testing.T) {
 		}
 	}
 	for i := range 3 {
-		_, _, _ = mb.Post(t.Context(), i+1)
+		_, _, _ = mb.Post(t.Context(), i+1, nil)
 	}
 	require.Eventually(t, func() bool { return inv.failures.Load() == 1 }, 5*time.Second, time.Millisecond)
 	time.Sleep(20 * time.Millisecond)
@@ -307,8 +307,8 @@ func TestMailboxYieldsAfterThroughput(t *testing.T) {
 		a.user.Push(i) // queue without scheduling
 		b.user.Push(i)
 	}
-	a.schedule()
-	b.schedule()
+	a.schedule(nil)
+	b.schedule(nil)
 	require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(seen) == 200 }, 5*time.Second, time.Millisecond)
 	mu.Lock()
 	defer mu.Unlock()
@@ -334,7 +334,7 @@ func TestIdleMailboxHoldsNoGoroutine(t *testing.T) {
 		boxes[i] = &Mailbox[int]{}
 		inv.mb = boxes[i]
 		boxes[i].Init(inv, pool, 0, nil)
-		_, _, _ = boxes[i].Post(t.Context(), i)
+		_, _, _ = boxes[i].Post(t.Context(), i, nil)
 	}
 	require.Eventually(t, func() bool { return delivered.Load() == int64(len(boxes)) }, 10*time.Second, time.Millisecond)
 	time.Sleep(20 * time.Millisecond)
