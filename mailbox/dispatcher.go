@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Runnable is something a dispatcher runs: a mailbox with work to do.
@@ -58,7 +59,7 @@ type Pool struct {
 
 	queued   atomic.Int64 // mirrors n for lock-free peeks
 	spinning atomic.Int32 // workers looking for work before they park
-	parked   int          // workers waiting on cond, guarded by mu
+	parked   atomic.Int32 // workers waiting on cond (changed under mu)
 	wg       sync.WaitGroup
 
 	// all lists the live workers, for stealing; copied on change.
@@ -136,6 +137,12 @@ func (p *Pool) Schedule(r Runnable, near *Worker) {
 		near.seq.Add(1)
 		near.mu.Unlock()
 		if old == nil {
+			// near runs r once its current turn ends; if that turn is
+			// long, an idle worker should steal r, and a parked one
+			// cannot: make sure one is awake.
+			if p.spinning.Load() == 0 && p.parked.Load() > 0 {
+				p.wakeParked()
+			}
 			return
 		}
 		r = old // the slot held another: it goes to the shared queue
@@ -147,7 +154,7 @@ func (p *Pool) Schedule(r Runnable, near *Worker) {
 	}
 	p.pushLocked(r)
 	// A spinning worker will find r; wake a parked one only if none spins.
-	wake := p.parked > 0 && p.spinning.Load() == 0
+	wake := p.parked.Load() > 0 && p.spinning.Load() == 0
 	p.mu.Unlock()
 	if wake {
 		p.cond.Signal()
@@ -195,6 +202,18 @@ func (p *Pool) work(w *Worker) {
 	}
 }
 
+// wakeParked wakes a parked worker. Taking the lock orders this with a
+// worker on its way to park: either it is already waiting and gets the
+// signal, or it has yet to check for work and will find it.
+func (p *Pool) wakeParked() {
+	p.mu.Lock()
+	wake := p.parked.Load() > 0 && p.spinning.Load() == 0
+	p.mu.Unlock()
+	if wake {
+		p.cond.Signal()
+	}
+}
+
 func (p *Pool) push(r Runnable) {
 	p.mu.Lock()
 	p.pushLocked(r)
@@ -226,15 +245,81 @@ func (w *Worker) take() Runnable {
 }
 
 // next returns the next runnable from the shared queue, or one stolen from
-// another worker's next slot, or nil when this worker should exit.
+// another worker's next slot, or nil when this worker should exit. It
+// spins a little before it parks, and after every wake-up.
 func (p *Pool) next(w *Worker) Runnable {
-	if r := p.tryShared(); r != nil {
-		return r
+	respins := 0
+	for {
+		if r := p.tryShared(); r != nil {
+			return r
+		}
+		if r := p.spin(w); r != nil {
+			return r
+		}
+		p.mu.Lock()
+		p.parked.Add(1) // before spinning drops, so schedulers see one or the other
+		p.spinning.Add(-1)
+		switch {
+		case p.closed:
+			p.parked.Add(-1)
+			p.exitLocked(w)
+			p.mu.Unlock()
+			return nil
+		case p.n > 0:
+			p.parked.Add(-1)
+			r := p.popLocked()
+			p.mu.Unlock()
+			return r
+		case w.hasNext.Load():
+			p.parked.Add(-1)
+			p.mu.Unlock()
+			return w.take() // a blocking actor may have left work here
+		case respins < maxRespins && p.othersHaveNext(w):
+			// Scheduled while we stopped spinning: try to steal it.
+			respins++
+			p.parked.Add(-1)
+			p.mu.Unlock()
+			continue
+		case p.workers-p.blocked > p.size:
+			p.parked.Add(-1)
+			p.exitLocked(w)
+			p.mu.Unlock()
+			return nil
+		}
+		if p.othersHaveNext(w) {
+			// Its owner keeps taking it, or is stuck in a long turn;
+			// look again in a while rather than spin or sleep for good.
+			t := time.AfterFunc(stealRecheck, p.cond.Broadcast)
+			p.cond.Wait()
+			t.Stop()
+		} else {
+			p.cond.Wait()
+		}
+		p.parked.Add(-1)
+		p.mu.Unlock()
+		respins = 0
 	}
+}
+
+// A worker that finds another's next slot full when it is about to park
+// looks again up to maxRespins times, then parks for at most stealRecheck.
+const (
+	maxRespins   = 2
+	stealRecheck = 2 * time.Millisecond
+)
+
+// spin looks for work for a while, counted as spinning so that schedulers
+// need not wake anyone. It returns with spinning still counted unless it
+// found something.
+func (p *Pool) spin(w *Worker) Runnable {
 	p.spinning.Add(1)
 	for range spinRounds {
-		if p.queued.Load() > 0 || w.hasNext.Load() {
+		if p.queued.Load() > 0 {
 			break
+		}
+		if w.hasNext.Load() {
+			p.spinning.Add(-1)
+			return w.take()
 		}
 		if r := p.steal(w); r != nil {
 			p.spinning.Add(-1)
@@ -242,26 +327,13 @@ func (p *Pool) next(w *Worker) Runnable {
 		}
 		runtime.Gosched()
 	}
-	p.mu.Lock()
-	p.spinning.Add(-1)
-	defer p.mu.Unlock()
-	for p.n == 0 {
-		if w.hasNext.Load() {
-			return w.take() // a blocking actor may have flushed work here
+	if p.queued.Load() > 0 {
+		if r := p.tryShared(); r != nil {
+			p.spinning.Add(-1)
+			return r
 		}
-		if p.closed || p.workers-p.blocked > p.size {
-			p.exitLocked(w)
-			return nil
-		}
-		p.parked++
-		p.cond.Wait()
-		p.parked--
 	}
-	if p.closed {
-		p.exitLocked(w)
-		return nil
-	}
-	return p.popLocked()
+	return nil
 }
 
 func (p *Pool) tryShared() Runnable {
@@ -284,6 +356,18 @@ func (p *Pool) exitLocked(w *Worker) {
 	if r := w.take(); r != nil && !p.closed {
 		p.pushLocked(r)
 	}
+}
+
+// othersHaveNext reports whether another worker's next slot is full.
+func (p *Pool) othersHaveNext(self *Worker) bool {
+	if all := p.all.Load(); all != nil {
+		for _, v := range *all {
+			if v != self && v.hasNext.Load() {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // steal takes a runnable that has sat in another worker's next slot for a
