@@ -179,3 +179,25 @@ func (f *Future) sendSystem(msg any) {
 		w.watcher.proc.sendSystem(&sysTerminated{pid: &f.pid, reason: ReasonNotFound})
 	}
 }
+
+// requestContext lets a request's send wait for room in a full bounded
+// mailbox only as long as the request itself may wait: it is done when the
+// future is. It costs no allocation: it is the future, seen as a context.
+type requestContext Future
+
+func (c *requestContext) Deadline() (time.Time, bool) { return time.Time{}, false }
+
+func (c *requestContext) Done() <-chan struct{} { return (*Future)(c).Done() }
+
+func (c *requestContext) Err() error {
+	f := (*Future)(c)
+	if f.state.Load() != futureDone {
+		return nil
+	}
+	if f.err != nil {
+		return f.err
+	}
+	return context.Canceled
+}
+
+func (c *requestContext) Value(any) any { return nil }

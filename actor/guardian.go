@@ -24,6 +24,7 @@ type guardian struct {
 	seed     maphash.Seed
 	shards   [guardianShards]guardianShard
 
+	gate     sync.RWMutex // adopt holds it shared, stopAll exclusively to set stopping
 	stopping atomic.Bool
 	empty    chan struct{}
 	once     sync.Once
@@ -46,7 +47,11 @@ func (g *guardian) shard(id string) *guardianShard {
 }
 
 // adopt records a new top-level actor; it fails once shutdown has begun.
+// The gate makes the two exclusive: an adopted child is in its shard
+// before stopAll takes its snapshot.
 func (g *guardian) adopt(pid *PID) bool {
+	g.gate.RLock()
+	defer g.gate.RUnlock()
 	if g.isStopping() {
 		return false
 	}
@@ -54,11 +59,6 @@ func (g *guardian) adopt(pid *PID) bool {
 	sh.mu.Lock()
 	sh.children.add(pid)
 	sh.mu.Unlock()
-	// A shutdown that began meanwhile may have missed this child.
-	if g.isStopping() {
-		g.forget(pid)
-		return false
-	}
 	return true
 }
 
@@ -140,7 +140,9 @@ func (g *guardian) checkEmpty() {
 
 // stopAll stops every top-level actor and waits until all are gone.
 func (g *guardian) stopAll(ctx context.Context) error {
+	g.gate.Lock()
 	g.stopping.Store(true)
+	g.gate.Unlock()
 	for _, pid := range g.children() {
 		pid.proc.sendSystem(stopNormal)
 	}

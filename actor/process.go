@@ -87,8 +87,12 @@ func (p *actorProcess) deliver(ctx context.Context, sender *PID, msg any, inline
 		p.ctx.sys.deadLetter(p.ctx.self, dropped.msg, dropped.sender)
 	}
 	if err != nil {
+		err = fmt.Errorf("send to %v: %w", p.ctx.self, err)
+		if f, ok := senderFuture(sender); ok {
+			f.complete(nil, err) // the request failed for this reason, not as a dead letter
+		}
 		p.ctx.sys.deadLetter(p.ctx.self, msg, sender)
-		return fmt.Errorf("send to %v: %w", p.ctx.self, err)
+		return err
 	}
 	return nil
 }

@@ -134,17 +134,20 @@ func (s *System) spawn(props *Props, id string, parent *PID, named bool) (*PID, 
 	}
 	p := &actorProcess{}
 	pid := &PID{Node: s.node, ID: id, proc: p}
+	p.init(s, props, pid, parent, named)
+	// Started is queued before anyone can see the actor, so that it comes
+	// before any message sent by name or by a racing shutdown.
+	p.mb.Prime(sysStart{})
 	if named && !s.registry.add(id, p) {
 		return nil, fmt.Errorf("spawn %q: %w", id, ErrNameTaken)
 	}
-	p.init(s, props, pid, parent, named)
 	if parent == s.guardian.pid && !s.guardian.adopt(pid) {
 		if named {
 			s.registry.remove(id)
 		}
 		return nil, ErrShutdown
 	}
-	p.mb.PostSystem(sysStart{})
+	p.mb.Wake()
 	return pid, nil
 }
 
@@ -216,7 +219,9 @@ func (s *System) RequestFuture(pid *PID, msg any, timeout time.Duration) *Future
 func (s *System) request(pid *PID, msg any, timeout time.Duration, blocking bool) *Future {
 	f := s.newFuture(pid, timeout)
 	f.blocking = blocking
-	if err := s.resolve(pid).sendUser(context.Background(), &f.pid, msg); err != nil {
+	// A sender blocked on a full bounded mailbox gives up when the future
+	// does: at its timeout.
+	if err := s.resolve(pid).sendUser((*requestContext)(f), &f.pid, msg); err != nil {
 		f.complete(nil, err)
 	}
 	return f

@@ -18,6 +18,10 @@ type timerWheel struct {
 	start   time.Time
 	buckets [wheelSlots]wheelBucket
 	pending atomic.Int64
+	// swept is the last tick whose bucket the sweeper has expired; it is
+	// advanced under that bucket's lock, so an add holding the lock of
+	// the bucket for tick due can tell whether due has been swept.
+	swept atomic.Int64
 
 	mu      sync.Mutex
 	running bool
@@ -37,12 +41,21 @@ func newTimerWheel() *timerWheel {
 
 func (w *timerWheel) now() int64 { return int64(time.Since(w.start) / wheelTick) }
 
-// add arms f to fail with ErrTimeout after d (rounded up to a tick).
+// add arms f to fail with ErrTimeout once d has passed, at most about a
+// tick later: never earlier.
 func (w *timerWheel) add(f *Future, d time.Duration) {
-	f.due = w.now() + int64((d+wheelTick-1)/wheelTick)
-	b := &w.buckets[f.due%wheelSlots]
-	f.home = b
-	b.mu.Lock()
+	due := int64((time.Since(w.start) + d + wheelTick - 1) / wheelTick)
+	var b *wheelBucket
+	for {
+		due = max(due, w.swept.Load()+1)
+		b = &w.buckets[due%wheelSlots]
+		b.mu.Lock()
+		if due > w.swept.Load() {
+			break
+		}
+		b.mu.Unlock() // swept meanwhile: take the next tick
+	}
+	f.due, f.home = due, b
 	f.linked = true
 	f.next = b.head
 	if b.head != nil {
@@ -89,12 +102,13 @@ func (w *timerWheel) ensureRunning() {
 	}
 	w.running = true
 	w.wg.Add(1)
-	go w.sweep(w.now())
+	go w.sweep()
 }
 
 // sweep expires due futures every tick and exits when none is pending.
-func (w *timerWheel) sweep(swept int64) {
+func (w *timerWheel) sweep() {
 	defer w.wg.Done()
+	swept := w.swept.Load()
 	t := time.NewTicker(wheelTick)
 	defer t.Stop()
 	for {
@@ -104,8 +118,11 @@ func (w *timerWheel) sweep(swept int64) {
 		case <-t.C:
 		}
 		now := w.now()
-		for ; swept < now; swept++ {
-			w.expire(&w.buckets[(swept+1)%wheelSlots], now)
+		// After an idle spell, one turn of the wheel visits every bucket.
+		swept = max(swept, now-wheelSlots)
+		for swept < now {
+			swept++
+			w.expire(swept)
 		}
 		if w.pending.Load() == 0 {
 			w.mu.Lock()
@@ -119,17 +136,20 @@ func (w *timerWheel) sweep(swept int64) {
 	}
 }
 
-func (w *timerWheel) expire(b *wheelBucket, now int64) {
+// expire fails the futures due by tick in tick's bucket.
+func (w *timerWheel) expire(tick int64) {
+	b := &w.buckets[tick%wheelSlots]
 	var due []*Future
 	b.mu.Lock()
 	for f := b.head; f != nil; {
 		next := f.next
-		if f.due <= now {
+		if f.due <= tick {
 			b.unlink(f)
 			due = append(due, f)
 		}
 		f = next
 	}
+	w.swept.Store(tick)
 	b.mu.Unlock()
 	w.pending.Add(-int64(len(due)))
 	for _, f := range due {

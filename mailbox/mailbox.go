@@ -118,6 +118,14 @@ func (m *Mailbox[T]) PostAndRun(ctx context.Context, v T) (dropped T, didDrop bo
 	return dropped, didDrop, nil
 }
 
+// Prime queues a system message without scheduling the mailbox: for the
+// first message of a mailbox that nobody else can see yet. Wake schedules
+// it once it is visible.
+func (m *Mailbox[T]) Prime(msg any) { m.sysIn.push(msg) }
+
+// Wake schedules the mailbox if it is idle.
+func (m *Mailbox[T]) Wake() { m.schedule(nil) }
+
 // PostSystem queues a system message and schedules the mailbox.
 func (m *Mailbox[T]) PostSystem(msg any) {
 	m.sysIn.push(msg)

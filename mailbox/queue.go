@@ -130,25 +130,37 @@ func (q *queueTail[T]) Push(v T) {
 			s.ready.Store((now + 1) | tombstoneBit)
 			continue
 		}
-		if i < closed && seg.lap.Load() == lap && seg.owner.Load() == q {
-			if q.link(seg, v) {
-				return
+		if i == n {
+			// This claim elects the one producer that links the next
+			// segment in this lap. If the segment has moved on (to
+			// another lap, maybe another queue) since we read the tail,
+			// we still owe its owner that link, with an empty slot.
+			if o := seg.owner.Load(); seg.lap.Load() != lap || o != q {
+				var zero T
+				o.link(seg, zero, true)
+				continue
 			}
-			continue
+			q.link(seg, v, false)
+			return
 		}
 		q.awaitTail(seg)
 	}
 }
 
-// prepare takes a segment for a new lap in this queue with v in slot 0.
-// Its claims stay closed until the caller has made it reachable.
-func (q *queueTail[T]) prepare(class uint8, v T) *segment[T] {
+// prepare takes a segment for a new lap in this queue with v in slot 0
+// (a tombstone if tomb). Its claims stay closed until the caller has made
+// it reachable.
+func (q *queueTail[T]) prepare(class uint8, v T, tomb bool) *segment[T] {
 	s := q.segs.get(class)
 	lap := s.lap.Add(1)
 	s.owner.Store(q)
 	s.next.Store(nil)
 	s.slots[0].val = v
-	s.slots[0].ready.Store(lap + 1)
+	ready := lap + 1
+	if tomb {
+		ready |= tombstoneBit
+	}
+	s.slots[0].ready.Store(ready)
 	return s
 }
 
@@ -159,29 +171,23 @@ func (q *queueTail[T]) abandon(s *segment[T]) {
 	q.segs.put(s)
 }
 
-// link appends a segment holding v after the full segment seg. It reports
-// false when another producer linked first.
-func (q *queueTail[T]) link(seg *segment[T], v T) bool {
-	if nx := seg.next.Load(); nx != nil {
-		q.tail.CompareAndSwap(seg, nx)
-		return false
-	}
-	ns := q.prepare(min(seg.class+1, sizeClasses-1), v)
-	if !seg.next.CompareAndSwap(nil, ns) {
-		q.abandon(ns)
-		if nx := seg.next.Load(); nx != nil {
-			q.tail.CompareAndSwap(seg, nx)
-		}
-		return false
-	}
-	q.tail.CompareAndSwap(seg, ns)
-	ns.claimed.Store(1) // open: slot 0 is v
-	return true
+// link appends a segment holding v (or a tombstone) after seg, the full
+// tail. Only the producer whose claim landed just past seg's end calls it,
+// once per lap, and seg cannot be drained and reused before its next is
+// set; so no compare-and-swap is needed, and none could be fooled by a
+// reused segment. The tail moves first: the consumer reaches the new
+// segment through next only once the tail no longer names seg, so seg is
+// never recycled while the tail still points at it.
+func (q *queueTail[T]) link(seg *segment[T], v T, tomb bool) {
+	ns := q.prepare(min(seg.class+1, sizeClasses-1), v, tomb)
+	q.tail.Store(ns)
+	seg.next.Store(ns)
+	ns.claimed.Store(1) // open: slot 0 is taken
 }
 
 // install puts a segment holding v into an empty queue.
 func (q *queueTail[T]) install(v T) bool {
-	ns := q.prepare(0, v)
+	ns := q.prepare(0, v, false)
 	if !q.tail.CompareAndSwap(nil, ns) {
 		q.abandon(ns)
 		return false
@@ -191,13 +197,10 @@ func (q *queueTail[T]) install(v T) bool {
 	return true
 }
 
-// awaitTail waits until seg is no longer the tail, or has room again.
+// awaitTail waits until seg is no longer the tail (its linker has moved
+// it), or has room again (it was just opened).
 func (q *queueTail[T]) awaitTail(seg *segment[T]) {
 	for q.tail.Load() == seg {
-		if nx := seg.next.Load(); nx != nil {
-			q.tail.CompareAndSwap(seg, nx)
-			return
-		}
 		if seg.claimed.Load() < uint32(len(seg.slots)) {
 			return // opened after we claimed: try again
 		}
