@@ -216,12 +216,15 @@ func (m *Mailbox[T]) Help() bool {
 // briefly for more before going idle.
 func (m *Mailbox[T]) run(spin bool) bool {
 	for {
-		if m.turn() {
+		exhausted, handled := m.turn()
+		if exhausted {
 			m.worker = nil
 			m.status.Store(scheduled)
 			return true
 		}
-		if spin && m.awaitMore() {
+		// Only an actor in a conversation (it just handled user
+		// messages) waits for the next one; a spawn or a stop does not.
+		if spin && handled > 0 && m.awaitMore() {
 			continue
 		}
 		// Going idle: drop the drained segments, then hand the mailbox
@@ -248,7 +251,7 @@ func (m *Mailbox[T]) run(spin bool) bool {
 // before it goes idle. A sender in a steady stream is usually a few tens of
 // nanoseconds behind; catching its next message here saves a trip through
 // the dispatcher and keeps the queue's segments in use.
-const idleSpins = 0
+const idleSpins = 64
 
 func (m *Mailbox[T]) awaitMore() bool {
 	var mark Mark[T]
@@ -280,11 +283,12 @@ func (m *Mailbox[T]) workSince(mark Mark[T], suspended bool) bool {
 }
 
 // turn processes system messages first, then user messages up to the
-// throughput budget. It reports whether the budget ran out. A panic in the
+// throughput budget. It reports whether the budget ran out, and how many
+// user messages it handled. A panic in the
 // invoker ends the turn: the mailbox is suspended and the invoker told.
 // The deferred recover runs before the stack unwinds, so the stack it
 // reports shows where the panic happened.
-func (m *Mailbox[T]) turn() (exhausted bool) {
+func (m *Mailbox[T]) turn() (exhausted bool, handled int32) {
 	defer func() {
 		if r := recover(); r != nil {
 			m.suspended = true
@@ -292,22 +296,22 @@ func (m *Mailbox[T]) turn() (exhausted bool) {
 			exhausted = false
 		}
 	}()
-	for n := int32(0); n < m.throughput; {
+	for handled < m.throughput {
 		if msg, ok := m.sysOut.pop(&m.sysIn); ok {
 			m.invoker.InvokeSystem(msg)
 			continue
 		}
 		if m.suspended {
-			return false
+			return false, handled
 		}
 		v, ok := m.popUser()
 		if !ok {
-			return false
+			return false, handled
 		}
-		n++
+		handled++
 		m.invoker.InvokeUser(v)
 	}
-	return true
+	return true, handled
 }
 
 func (m *Mailbox[T]) popUser() (T, bool) {
