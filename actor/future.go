@@ -98,7 +98,9 @@ func (f *Future) Result(ctx context.Context) (any, error) {
 		defer f.sys.pool.BlockingExit()
 	}
 	if ctx.Done() == nil {
+		// wake is held until the future completes: taking it is the wait.
 		f.wake.Lock()
+		//lint:ignore SA2001 the empty section is the point (see above)
 		f.wake.Unlock() // let the next waiter through
 		return f.outcome()
 	}

@@ -1023,6 +1023,7 @@ func TestSupervisionPanicNeverKillsProcess(t *testing.T) {
 		{"struct", func() { panic(svOddPanic{7}) }, func(t *testing.T, r any) { assert.Equal(t, svOddPanic{7}, r) }},
 		{"nil map", func() {
 			var m map[string]int
+			//lint:ignore SA5000 the panic is the point
 			m["x"] = 1
 		}, func(t *testing.T, r any) { assert.Implements(t, (*runtime.Error)(nil), r) }},
 		{"index", func() {
