@@ -206,6 +206,22 @@ func BenchmarkRequest(b *testing.B) {
 			}
 		}
 	})
+	b.Run("actor-no-deadline", func(b *testing.B) {
+		s := newBenchSystem(b)
+		pid := s.Spawn(actor.PropsFromFunc(func(c *actor.Context) {
+			if _, ok := c.Message().(*ping); ok {
+				c.Respond(pingMsg)
+			}
+		}))
+		ctx := context.Background() // the caller may run an idle target itself
+		b.ReportAllocs()
+		b.ResetTimer()
+		for range b.N {
+			if _, err := s.Request(ctx, pid, pingMsg); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	b.Run("chan-baseline", func(b *testing.B) {
 		req, resp := make(chan any), make(chan any)
 		go func() {
