@@ -131,7 +131,9 @@ func (c *Context) RequestFuture(pid *PID, msg any, timeout time.Duration) *Futur
 	return f
 }
 
-// Spawn starts a child actor.
+// Spawn starts a child actor. If it cannot (this actor is stopping or
+// restarting, or the system is shutting down) it returns a PID whose
+// messages go to dead letters; SpawnNamed reports such errors.
 func (c *Context) Spawn(props *Props) *PID {
 	pid, err := c.spawnChild(props, c.sys.newID(), false)
 	if err != nil {

@@ -85,29 +85,32 @@ func (m *Mailbox[T]) UseSegments(p *Segments[T]) { m.user.UseSegments(p) }
 // blocked, or the mailbox was closed). near is the worker the sender runs
 // on, if any (see Dispatcher).
 func (m *Mailbox[T]) Post(ctx context.Context, v T, near *Worker) (dropped T, didDrop bool, err error) {
+	dropped, didDrop, queued, err := m.enqueue(ctx, v)
+	if queued {
+		m.schedule(near)
+	}
+	return dropped, didDrop, err
+}
+
+// enqueue adds v to the user queue. queued is false when v was not added:
+// the bounded queue dropped v itself, or failed.
+func (m *Mailbox[T]) enqueue(ctx context.Context, v T) (dropped T, didDrop, queued bool, err error) {
 	if m.bounded == nil {
 		m.user.Push(v)
-	} else {
-		dropped, didDrop, err = m.bounded.Push(ctx, v)
-		if err != nil || (didDrop && m.bounded.policy == DropNewest) {
-			return dropped, didDrop, err
-		}
+		return dropped, false, true, nil
 	}
-	m.schedule(near)
-	return dropped, didDrop, nil
+	dropped, didDrop, err = m.bounded.Push(ctx, v)
+	queued = err == nil && !(didDrop && m.bounded.policy == DropNewest)
+	return dropped, didDrop, queued, err
 }
 
 // PostAndRun is Post for a caller that is about to wait for this mailbox's
 // reply: if the message found the mailbox idle, the caller runs it right
 // away on its own goroutine rather than waking a worker to do it.
 func (m *Mailbox[T]) PostAndRun(ctx context.Context, v T) (dropped T, didDrop bool, err error) {
-	if m.bounded == nil {
-		m.user.Push(v)
-	} else {
-		dropped, didDrop, err = m.bounded.Push(ctx, v)
-		if err != nil || (didDrop && m.bounded.policy == DropNewest) {
-			return dropped, didDrop, err
-		}
+	dropped, didDrop, queued, err := m.enqueue(ctx, v)
+	if !queued {
+		return dropped, didDrop, err
 	}
 	if m.status.Load() == idle && m.status.CompareAndSwap(idle, running) {
 		m.worker = nil
@@ -187,8 +190,7 @@ func (m *Mailbox[T]) Run(w *Worker) bool {
 		return false
 	}
 	m.worker = w
-	more := m.run(true)
-	return more
+	return m.run(true)
 }
 
 // Worker returns the worker running this mailbox, or nil when a caller runs
