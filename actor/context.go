@@ -178,26 +178,16 @@ func (c *Context) Poison(pid *PID) { c.sys.Poison(pid) }
 // gone, Terminated arrives at once.
 func (c *Context) Watch(pid *PID) {
 	x := c.ensureExtras()
-	for _, w := range x.watching {
-		if w.Equal(pid) {
-			return
-		}
+	var added bool
+	if x.watching, added = addPID(x.watching, pid); added {
+		c.sys.resolve(pid).sendSystem(&sysWatch{watcher: c.self})
 	}
-	x.watching = append(x.watching, pid)
-	c.sys.resolve(pid).sendSystem(&sysWatch{watcher: c.self})
 }
 
 // Unwatch cancels Watch; no Terminated for pid is delivered after it.
 func (c *Context) Unwatch(pid *PID) {
-	if c.x == nil {
-		return
-	}
-	for i, w := range c.x.watching {
-		if w.Equal(pid) {
-			c.x.watching = append(c.x.watching[:i], c.x.watching[i+1:]...)
-			c.sys.resolve(pid).sendSystem(&sysUnwatch{watcher: c.self})
-			return
-		}
+	if c.x != nil && c.unwatched(pid) {
+		c.sys.resolve(pid).sendSystem(&sysUnwatch{watcher: c.self})
 	}
 }
 

@@ -46,8 +46,9 @@ type ActorRestarted struct {
 // publishing goroutine, often an actor's: they must be quick and must not
 // block.
 type EventStream struct {
-	mu   sync.Mutex
-	subs atomic.Pointer[[]*Subscription]
+	mu     sync.Mutex
+	subs   atomic.Pointer[[]*Subscription]
+	panics atomic.Uint64
 }
 
 // Subscription is a handle for Unsubscribe.
@@ -97,13 +98,28 @@ func (s *Subscription) Unsubscribe() {
 	es.subs.Store(&next)
 }
 
-// Publish delivers event to every subscriber.
+// Publish delivers event to every subscriber. A subscriber that panics is
+// skipped for this event (the panic is counted in Panics): events are
+// published from the runtime's own paths, failure handling among them,
+// which a faulty handler must not break.
 func (es *EventStream) Publish(event any) {
 	cur := es.subs.Load()
 	if cur == nil {
 		return
 	}
 	for _, s := range *cur {
-		s.fn(event)
+		es.deliver(s, event)
 	}
 }
+
+func (es *EventStream) deliver(s *Subscription, event any) {
+	defer func() {
+		if recover() != nil {
+			es.panics.Add(1)
+		}
+	}()
+	s.fn(event)
+}
+
+// Panics returns how many times a subscriber panicked.
+func (es *EventStream) Panics() uint64 { return es.panics.Load() }

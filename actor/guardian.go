@@ -94,7 +94,7 @@ func (g *guardian) handleFailure(f *sysFailure) {
 		sh.mu.Unlock()
 		return
 	}
-	d := g.strategy.Decide(f.reason, sh.children.failures(pid.ID))
+	d := decide(g.sys, g.strategy, f, sh.children.failures(pid.ID))
 	sh.mu.Unlock()
 	apply(g.sys, g.pid, d, pid, f, g.children)
 	switch d.Directive {

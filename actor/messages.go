@@ -42,6 +42,7 @@ const (
 	ReasonNotFound
 )
 
+// String returns the reason in words.
 func (r TerminationReason) String() string {
 	switch r {
 	case ReasonStopped:

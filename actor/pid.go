@@ -1,6 +1,9 @@
 package actor
 
-import "context"
+import (
+	"context"
+	"slices"
+)
 
 // PID identifies an actor: the node it lives on and its id there. Local PIDs
 // returned by Spawn carry a direct reference to the actor, so sending to
@@ -32,4 +35,21 @@ func (p *PID) Equal(q *PID) bool {
 type process interface {
 	sendUser(ctx context.Context, sender *PID, msg any) error
 	sendSystem(msg any)
+}
+
+// addPID adds pid to a set kept as a slice, unless an equal PID is there.
+func addPID(set []*PID, pid *PID) ([]*PID, bool) {
+	if slices.ContainsFunc(set, pid.Equal) {
+		return set, false
+	}
+	return append(set, pid), true
+}
+
+// removePID removes the PID equal to pid from a set kept as a slice.
+func removePID(set []*PID, pid *PID) ([]*PID, bool) {
+	i := slices.IndexFunc(set, pid.Equal)
+	if i < 0 {
+		return set, false
+	}
+	return slices.Delete(set, i, i+1), true
 }

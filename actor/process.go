@@ -34,15 +34,16 @@ const (
 // extras holds what only some actors use, so that an idle plain actor stays
 // small.
 type extras struct {
-	children   children
-	watchers   []*PID
-	watching   []*PID
-	behaviors  []ReceiveFunc
-	stash      []envelope
-	escalated  []*PID           // children suspended while a failure is escalated
-	held       []*sysTerminated // arrived while failed or restarting
-	restarting any              // reason of the restart in progress
-	logger     *slog.Logger
+	children     children
+	watchers     []*PID
+	watching     []*PID
+	behaviors    []ReceiveFunc
+	stash        []envelope
+	escalated    []*PID           // children suspended while a failure is escalated
+	held         []*sysTerminated // arrived while failed or restarting
+	heldFailures []*sysFailure    // children's failures that arrived while failed
+	restarting   any              // reason of the restart in progress
+	logger       *slog.Logger
 
 	timeout      time.Duration
 	timer        *time.Timer
@@ -205,6 +206,12 @@ func (c *Context) finishStop() {
 		for _, w := range c.x.watchers {
 			c.sys.resolve(w).sendSystem(t)
 		}
+		// Those this actor watched can forget it, or long-lived actors
+		// would collect dead watchers.
+		unwatch := &sysUnwatch{watcher: c.self}
+		for _, pid := range c.x.watching {
+			c.sys.resolve(pid).sendSystem(unwatch)
+		}
 		for _, e := range c.x.stash {
 			c.sys.deadLetter(c.self, e.msg, e.sender)
 		}
@@ -221,6 +228,9 @@ func (c *Context) beginRestart(reason any) {
 		return
 	}
 	c.state = stateRestarting
+	// A sibling restarted by an all-for-one decision has not failed, so
+	// its mailbox still flows: the old instance must get nothing more.
+	c.proc.mb.Suspend()
 	c.lifecycle(Restarting{Reason: reason})
 	c.stopReceiveTimeout()
 	c.ensureExtras().restarting = reason
@@ -234,6 +244,7 @@ func (c *Context) finishRestart() {
 	c.x.restarting = nil
 	c.x.behaviors = nil
 	c.x.escalated = nil
+	c.x.heldFailures = nil // those children were stopped with the old instance
 	stash := c.x.stash
 	c.x.stash = nil
 	c.proc.mb.Requeue(stash)
@@ -260,6 +271,11 @@ func (c *Context) resume() {
 	if c.x.timeout > 0 {
 		c.touchReceiveTimeout()
 		c.armReceiveTimeout(c.x.timeout)
+	}
+	failures := c.x.heldFailures
+	c.x.heldFailures = nil
+	for _, f := range failures {
+		c.handleChildFailure(f)
 	}
 	c.deliverHeldTerminations()
 }
@@ -325,34 +341,19 @@ func (c *Context) deliverTerminated(t *sysTerminated) {
 // unwatched removes pid from the watched set and reports whether it was
 // there.
 func (c *Context) unwatched(pid *PID) bool {
-	for i, w := range c.x.watching {
-		if w.Equal(pid) {
-			c.x.watching = append(c.x.watching[:i], c.x.watching[i+1:]...)
-			return true
-		}
-	}
-	return false
+	var removed bool
+	c.x.watching, removed = removePID(c.x.watching, pid)
+	return removed
 }
 
 func (c *Context) addWatcher(w *PID) {
 	x := c.ensureExtras()
-	for _, have := range x.watchers {
-		if have.Equal(w) {
-			return
-		}
-	}
-	x.watchers = append(x.watchers, w)
+	x.watchers, _ = addPID(x.watchers, w)
 }
 
 func (c *Context) removeWatcher(w *PID) {
-	if c.x == nil {
-		return
-	}
-	for i, have := range c.x.watchers {
-		if have.Equal(w) {
-			c.x.watchers = append(c.x.watchers[:i], c.x.watchers[i+1:]...)
-			return
-		}
+	if c.x != nil {
+		c.x.watchers, _ = removePID(c.x.watchers, w)
 	}
 }
 

@@ -1,6 +1,7 @@
 package actor
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/goray-dev/goray/supervisor"
@@ -39,6 +40,18 @@ func apply(s *System, sup *PID, d supervisor.Decision, failed *PID, f *sysFailur
 	}
 }
 
+// decide asks a strategy about a failure. A strategy that panics (a user's
+// decider) must not take the runtime down with it: the child is stopped.
+func decide(s *System, strategy supervisor.Strategy, f *sysFailure, stats *supervisor.Stats) (d supervisor.Decision) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.logger.Error("supervisor strategy panicked; stopping the child", "child", f.child.String(), "panic", fmt.Sprint(r))
+			d = supervisor.Decision{Directive: supervisor.Stop}
+		}
+	}()
+	return strategy.Decide(f.reason, stats)
+}
+
 func restartAfter(pid *PID, reason any, delay time.Duration) {
 	msg := &sysRestart{reason: reason}
 	if delay <= 0 {
@@ -58,7 +71,13 @@ func (c *Context) handleChildFailure(f *sysFailure) {
 	if !ok {
 		return
 	}
-	d := c.props.strategy.Decide(f.reason, c.x.children.failures(pid.ID))
+	if c.failed {
+		// This actor already awaits its own supervisor: decide about the
+		// child once it is resumed (a restart stops the child anyway).
+		c.x.heldFailures = append(c.x.heldFailures, f)
+		return
+	}
+	d := decide(c.sys, c.props.strategy, f, c.x.children.failures(pid.ID))
 	apply(c.sys, c.self, d, pid, f, c.Children)
 	if d.Directive != supervisor.Escalate {
 		return

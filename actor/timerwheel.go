@@ -21,7 +21,8 @@ type timerWheel struct {
 	// swept is the last tick whose bucket the sweeper has expired; it is
 	// advanced under that bucket's lock, so an add holding the lock of
 	// the bucket for tick due can tell whether due has been swept.
-	swept atomic.Int64
+	swept   atomic.Int64
+	stopped atomic.Bool
 
 	mu      sync.Mutex
 	running bool
@@ -44,6 +45,9 @@ func (w *timerWheel) now() int64 { return int64(time.Since(w.start) / wheelTick)
 // add arms f to fail with ErrTimeout once d has passed, at most about a
 // tick later: never earlier.
 func (w *timerWheel) add(f *Future, d time.Duration) {
+	if w.stopped.Load() {
+		return // shut down: the request fails as a dead letter instead
+	}
 	due := int64((time.Since(w.start) + d + wheelTick - 1) / wheelTick)
 	var b *wheelBucket
 	for {
@@ -157,8 +161,10 @@ func (w *timerWheel) expire(tick int64) {
 	}
 }
 
-// close stops the sweeper; futures still armed never time out.
+// close stops the sweeper and fails every future still armed with
+// ErrShutdown, so that nobody waits for a timeout that will never fire.
 func (w *timerWheel) close() {
+	w.stopped.Store(true)
 	w.mu.Lock()
 	if !w.closed {
 		w.closed = true
@@ -166,4 +172,20 @@ func (w *timerWheel) close() {
 	}
 	w.mu.Unlock()
 	w.wg.Wait()
+	for i := range w.buckets {
+		b := &w.buckets[i]
+		var armed []*Future
+		b.mu.Lock()
+		for f := b.head; f != nil; {
+			next := f.next
+			b.unlink(f)
+			armed = append(armed, f)
+			f = next
+		}
+		b.mu.Unlock()
+		w.pending.Add(-int64(len(armed)))
+		for _, f := range armed {
+			f.complete(nil, ErrShutdown)
+		}
+	}
 }

@@ -21,6 +21,7 @@ const (
 	DropOldest
 )
 
+// String returns the policy's name.
 func (p Policy) String() string {
 	switch p {
 	case Block:
@@ -66,8 +67,11 @@ func NewBounded[T any](capacity int, policy Policy) *Bounded[T] {
 // Push adds v. When the queue is full it applies the policy: Block waits
 // until there is room, the queue closes (ErrClosed) or ctx ends (ctx.Err());
 // DropNewest returns v as dropped; DropOldest queues v and returns the
-// oldest element as dropped. Every drop is counted.
-func (b *Bounded[T]) Push(ctx context.Context, v T) (dropped T, didDrop bool, err error) {
+// oldest element as dropped. Every drop is counted. w is the pool worker
+// the caller runs on, if any: a Block wait tells its pool, which hands the
+// worker's next slot on and starts a stand-in, so that the consumer this
+// sender waits for can still run.
+func (b *Bounded[T]) Push(ctx context.Context, v T, w *Worker) (dropped T, didDrop bool, err error) {
 	b.mu.Lock()
 	for b.n == b.limit && !b.closed {
 		switch b.policy {
@@ -80,7 +84,7 @@ func (b *Bounded[T]) Push(ctx context.Context, v T) (dropped T, didDrop bool, er
 			didDrop = true
 			b.dropped.Add(1)
 		default:
-			if err := b.waitLocked(ctx); err != nil {
+			if err := b.waitLocked(ctx, w); err != nil {
 				return dropped, false, err
 			}
 		}
@@ -96,13 +100,17 @@ func (b *Bounded[T]) Push(ctx context.Context, v T) (dropped T, didDrop bool, er
 
 // waitLocked releases the lock until room appears or ctx ends; it returns
 // with the lock held on success.
-func (b *Bounded[T]) waitLocked(ctx context.Context) error {
+func (b *Bounded[T]) waitLocked(ctx context.Context, w *Worker) error {
 	if b.room == nil {
 		b.room = make(chan struct{})
 	}
 	room := b.room
 	b.waiting++
 	b.mu.Unlock()
+	if w != nil {
+		w.pool.BlockingEnter(w)
+		defer w.pool.BlockingExit()
+	}
 	select {
 	case <-room:
 		b.mu.Lock()

@@ -18,8 +18,10 @@ type Runnable interface {
 
 // Dispatcher decides where and when runnables run.
 type Dispatcher interface {
-	// Schedule arranges for r.Run to be called. A runnable is scheduled at
-	// most once at a time; its mailbox guarantees that. near, if not nil,
+	// Schedule arranges for r.Run to be called. A mailbox schedules itself
+	// once per idle spell, but an entry can outlive its purpose (a waiting
+	// caller ran the mailbox first): Run must tolerate being called when
+	// there is nothing for it to do. near, if not nil,
 	// is the worker the caller runs on: r is woken by a message from there
 	// and had best run there next, where that message is still in cache.
 	Schedule(r Runnable, near *Worker)
@@ -56,6 +58,7 @@ type Pool struct {
 	workers int // live worker goroutines
 	blocked int // workers inside BlockingEnter/Exit
 	closed  bool
+	stopped atomic.Bool // mirrors closed for lock-free checks
 
 	queued   atomic.Int64 // mirrors n for lock-free peeks
 	spinning atomic.Int32 // workers looking for work before they park
@@ -129,6 +132,9 @@ func (p *Pool) Size() int { return p.size }
 // this pool's workers, else on the shared queue. After Close it does
 // nothing.
 func (p *Pool) Schedule(r Runnable, near *Worker) {
+	if p.stopped.Load() {
+		return
+	}
 	if near != nil && near.pool == p {
 		near.mu.Lock()
 		old := near.next
@@ -186,14 +192,17 @@ func (p *Pool) popLocked() Runnable {
 func (p *Pool) work(w *Worker) {
 	defer p.wg.Done()
 	for {
-		r := w.takeNext()
+		var r Runnable
+		if !p.stopped.Load() {
+			r = w.takeNext()
+		}
 		if r == nil {
 			if r = p.next(w); r == nil {
 				return
 			}
 		}
 		for r.Run(w) {
-			if p.queued.Load() > 0 || w.hasNext.Load() {
+			if p.queued.Load() > 0 || w.hasNext.Load() || p.stopped.Load() {
 				// Others are waiting: go to the back of the line.
 				p.push(r)
 				break
@@ -216,7 +225,9 @@ func (p *Pool) wakeParked() {
 
 func (p *Pool) push(r Runnable) {
 	p.mu.Lock()
-	p.pushLocked(r)
+	if !p.closed {
+		p.pushLocked(r)
+	}
 	p.mu.Unlock()
 }
 
@@ -269,6 +280,7 @@ func (p *Pool) next(w *Worker) Runnable {
 			p.parked.Add(-1)
 			r := p.popLocked()
 			p.mu.Unlock()
+			p.wakeForRest()
 			return r
 		case w.hasNext.Load():
 			p.parked.Add(-1)
@@ -314,6 +326,9 @@ const (
 func (p *Pool) spin(w *Worker) Runnable {
 	p.spinning.Add(1)
 	for range spinRounds {
+		if p.stopped.Load() {
+			break
+		}
 		if p.queued.Load() > 0 {
 			break
 		}
@@ -341,11 +356,23 @@ func (p *Pool) tryShared() Runnable {
 		return nil
 	}
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	if p.n == 0 || p.closed {
+		p.mu.Unlock()
 		return nil
 	}
-	return p.popLocked()
+	r := p.popLocked()
+	p.mu.Unlock()
+	p.wakeForRest()
+	return r
+}
+
+// wakeForRest wakes a parked worker when work is left in the shared queue
+// and nobody spins for it: the schedulers of that work may have relied on a
+// spinner, which is this worker, now busy.
+func (p *Pool) wakeForRest() {
+	if p.queued.Load() > 0 && p.spinning.Load() == 0 && p.parked.Load() > 0 {
+		p.wakeParked()
+	}
 }
 
 // exitLocked retires w; anything left in its next slot goes to the shared
@@ -433,6 +460,7 @@ func (p *Pool) BlockingExit() {
 func (p *Pool) Close(ctx context.Context) error {
 	p.mu.Lock()
 	p.closed = true
+	p.stopped.Store(true)
 	p.mu.Unlock()
 	p.cond.Broadcast()
 	done := make(chan struct{})

@@ -112,3 +112,36 @@ func TestPoolCloseStopsWorkers(t *testing.T) {
 	p.Schedule(&funcRunnable{fn: func(*Worker) { t.Error("ran after Close") }}, nil)
 	time.Sleep(10 * time.Millisecond)
 }
+
+// TestPoolCloseStopsChattyWorkers: runnables that keep waking each other
+// through next slots do not keep Close waiting.
+func TestPoolCloseStopsChattyWorkers(t *testing.T) {
+	p := NewPool(2)
+	var a, b *funcRunnable
+	a = &funcRunnable{fn: func(w *Worker) { p.Schedule(b, w) }}
+	b = &funcRunnable{fn: func(w *Worker) { p.Schedule(a, w) }}
+	p.Schedule(a, nil)
+	time.Sleep(5 * time.Millisecond)
+	closePool(t, p)
+}
+
+// TestPoolWakesParkedWorkerForQueuedWork: with one worker busy on a long
+// turn, work queued behind it is picked up by a parked worker.
+func TestPoolWakesParkedWorkerForQueuedWork(t *testing.T) {
+	p := NewPool(3)
+	defer closePool(t, p)
+	time.Sleep(20 * time.Millisecond) // let the workers park
+	release := make(chan struct{})
+	ran := make(chan struct{}, 2)
+	p.Schedule(&funcRunnable{fn: func(*Worker) { <-release }}, nil)
+	p.Schedule(&funcRunnable{fn: func(*Worker) { ran <- struct{}{} }}, nil)
+	p.Schedule(&funcRunnable{fn: func(*Worker) { ran <- struct{}{} }}, nil)
+	for range 2 {
+		select {
+		case <-ran:
+		case <-time.After(5 * time.Second):
+			t.Fatal("queued work waited behind a long turn")
+		}
+	}
+	close(release)
+}

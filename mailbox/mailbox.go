@@ -85,7 +85,7 @@ func (m *Mailbox[T]) UseSegments(p *Segments[T]) { m.user.UseSegments(p) }
 // blocked, or the mailbox was closed). near is the worker the sender runs
 // on, if any (see Dispatcher).
 func (m *Mailbox[T]) Post(ctx context.Context, v T, near *Worker) (dropped T, didDrop bool, err error) {
-	dropped, didDrop, queued, err := m.enqueue(ctx, v)
+	dropped, didDrop, queued, err := m.enqueue(ctx, v, near)
 	if queued {
 		m.schedule(near)
 	}
@@ -94,12 +94,12 @@ func (m *Mailbox[T]) Post(ctx context.Context, v T, near *Worker) (dropped T, di
 
 // enqueue adds v to the user queue. queued is false when v was not added:
 // the bounded queue dropped v itself, or failed.
-func (m *Mailbox[T]) enqueue(ctx context.Context, v T) (dropped T, didDrop, queued bool, err error) {
+func (m *Mailbox[T]) enqueue(ctx context.Context, v T, w *Worker) (dropped T, didDrop, queued bool, err error) {
 	if m.bounded == nil {
 		m.user.Push(v)
 		return dropped, false, true, nil
 	}
-	dropped, didDrop, err = m.bounded.Push(ctx, v)
+	dropped, didDrop, err = m.bounded.Push(ctx, v, w)
 	queued = err == nil && !(didDrop && m.bounded.policy == DropNewest)
 	return dropped, didDrop, queued, err
 }
@@ -108,7 +108,7 @@ func (m *Mailbox[T]) enqueue(ctx context.Context, v T) (dropped T, didDrop, queu
 // reply: if the message found the mailbox idle, the caller runs it right
 // away on its own goroutine rather than waking a worker to do it.
 func (m *Mailbox[T]) PostAndRun(ctx context.Context, v T) (dropped T, didDrop bool, err error) {
-	dropped, didDrop, queued, err := m.enqueue(ctx, v)
+	dropped, didDrop, queued, err := m.enqueue(ctx, v, nil)
 	if !queued {
 		return dropped, didDrop, err
 	}
@@ -246,6 +246,11 @@ func (m *Mailbox[T]) run(spin bool) bool {
 			return false
 		}
 		m.worker = w
+		if handled == 0 {
+			// A producer has claimed a slot but not written it yet; it
+			// may be preempted, so let it run rather than spin on it.
+			runtime.Gosched()
+		}
 	}
 }
 

@@ -11,10 +11,13 @@ import (
 // segment doubles, up to maxSegment.
 const (
 	minSegment   = 8
-	maxSegment   = 256
 	sizeClasses  = 6 // 8, 16, …, 256
+	maxSegment   = minSegment << (sizeClasses - 1)
 	closed       = 1 << 30
 	tombstoneBit = 1 << 31
+	// maxLap bounds a segment's reuse: ready holds lap+1 below the
+	// tombstone bit and must never wrap to the 0 of a fresh slot.
+	maxLap = 1 << 30
 	// cacheLine separates fields written on one core from fields read on
 	// another, so that they do not share a cache line.
 	cacheLine = 64
@@ -51,7 +54,8 @@ type Segments[T any] struct {
 
 func (p *Segments[T]) get(class uint8) *segment[T] {
 	if p != nil {
-		if s, ok := p.pools[class].Get().(*segment[T]); ok {
+		// A segment that has served maxLap laps retires for good.
+		if s, ok := p.pools[class].Get().(*segment[T]); ok && s.lap.Load() < maxLap {
 			return s
 		}
 	}
@@ -209,8 +213,9 @@ func (q *queueTail[T]) awaitTail(seg *segment[T]) {
 }
 
 // Pop removes the oldest element. It reports false when the queue is empty
-// or when the oldest element is still being written by its producer; that
-// producer schedules the consumer again once it is done.
+// or when the oldest element is still being written by its producer; a
+// consumer that goes idle then must re-check with Changed, which sees the
+// claim.
 func (q *Queue[T]) Pop() (T, bool) { return q.queueHead.pop(&q.queueTail) }
 
 func (q *queueHead[T]) pop(t *queueTail[T]) (T, bool) {
@@ -252,14 +257,10 @@ func (q *queueHead[T]) enter(seg *segment[T]) {
 	q.head, q.next, q.headLap = seg, 0, seg.lap.Load()+1
 }
 
-// retire returns a drained segment to the pool. Every slot has been read;
-// closing its claims keeps them past the end until its next lap. A segment
-// the tail still points at (its linker has not moved the tail yet) is left
-// to the garbage collector instead.
+// retire returns a drained segment to the pool. Every slot has been read,
+// and the tail has moved on (link moves it before it sets next); closing
+// its claims keeps them past the end until its next lap.
 func (q *queueTail[T]) retire(seg *segment[T]) {
-	if q.tail.Load() == seg {
-		return
-	}
 	seg.claimed.Store(closed)
 	seg.owner.Store(nil)
 	q.segs.put(seg)

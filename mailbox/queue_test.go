@@ -354,3 +354,38 @@ func TestMailboxKeepsSidesApart(t *testing.T) {
 	var q Queue[benchMsg]
 	assert.GreaterOrEqual(t, unsafe.Offsetof(q.queueHead)-unsafe.Offsetof(q.queueTail.segs), uintptr(cacheLine))
 }
+
+// TestQueueRetiresWornSegments: a pooled segment near the end of its lap
+// range is never reused, since its ready words would wrap into the values
+// of fresh slots (phantom messages) or of tombstones.
+func TestQueueRetiresWornSegments(t *testing.T) {
+	var segs Segments[int]
+	worn := segs.get(0)
+	worn.lap.Store(maxLap)
+	segs.put(worn)
+	var q Queue[int]
+	q.UseSegments(&segs)
+	q.Push(42)
+	assert.NotSame(t, worn, q.tail.Load(), "a worn segment was reused")
+	v, ok := q.Pop()
+	require.True(t, ok)
+	assert.Equal(t, 42, v)
+	_, ok = q.Pop()
+	assert.False(t, ok, "phantom message from an empty queue")
+}
+
+// TestQueueSkipsTombstones: a slot claimed by a stale producer and marked
+// as a tombstone is skipped, not delivered.
+func TestQueueSkipsTombstones(t *testing.T) {
+	var q Queue[int]
+	q.Push(1)
+	seg := q.tail.Load()
+	i := seg.claimed.Add(1) - 1
+	seg.slots[i].ready.Store((seg.lap.Load() + 1) | tombstoneBit)
+	q.Push(2)
+	var got []int
+	for v, ok := q.Pop(); ok; v, ok = q.Pop() {
+		got = append(got, v)
+	}
+	assert.Equal(t, []int{1, 2}, got)
+}

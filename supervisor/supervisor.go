@@ -23,6 +23,7 @@ const (
 	Escalate
 )
 
+// String returns the directive's name.
 func (d Directive) String() string {
 	switch d {
 	case Restart:
@@ -58,8 +59,12 @@ type Decision struct {
 	LimitExceeded bool
 }
 
-// Strategy decides how a supervisor handles a child's failure. Decide is
-// called on the supervising actor's goroutine and may update stats.
+// Strategy decides how a supervisor handles a child's failure. Decide may
+// update stats, which belong to the failed child. An actor calls it on its
+// own goroutine; the root guardian calls it from the failing child's
+// goroutine, so a strategy given to WithGuardianStrategy may be called
+// concurrently for different children. The strategies of this package keep
+// no state of their own and are safe for that.
 type Strategy interface {
 	Decide(reason any, stats *Stats) Decision
 }
@@ -149,8 +154,8 @@ type Stats struct {
 }
 
 // failed records a failure at now and reports how many restarts this makes
-// within the window (1 for the first), and whether that is within max.
-func (s *Stats) failed(now time.Time, window time.Duration, max int) (int, bool) {
+// within the window (1 for the first), and whether that is within limit.
+func (s *Stats) failed(now time.Time, window time.Duration, limit int) (int, bool) {
 	n := 0
 	if window <= 0 {
 		s.counted++
@@ -165,12 +170,12 @@ func (s *Stats) failed(now time.Time, window time.Duration, max int) (int, bool)
 		s.recent = append(keep, now)
 		// Without a limit only the count matters, for the backoff, which
 		// saturates long before this; keep the history bounded.
-		if max < 0 && len(s.recent) > unlimitedHistory {
+		if limit < 0 && len(s.recent) > unlimitedHistory {
 			s.recent = append(s.recent[:0], s.recent[len(s.recent)-unlimitedHistory:]...)
 		}
 		n = len(s.recent)
 	}
-	return n, max < 0 || n <= max
+	return n, limit < 0 || n <= limit
 }
 
 // unlimitedHistory bounds the failure timestamps kept for a child whose
