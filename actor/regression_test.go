@@ -18,21 +18,10 @@ import (
 
 // Regression tests for bugs found in review.
 
-func newQuietSystem(t *testing.T, opts ...actor.Option) *actor.System {
-	t.Helper()
-	sys := actor.NewSystem(append([]actor.Option{actor.WithLogger(slog.New(slog.DiscardHandler))}, opts...)...)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = sys.Shutdown(ctx)
-	})
-	return sys
-}
-
 // A sender inside Receive blocked on a full Block mailbox must not hold the
 // only worker while the target waits to drain.
 func TestBlockedSenderInsideReceiveDoesNotStallPool(t *testing.T) {
-	sys := newQuietSystem(t, actor.WithWorkers(1))
+	sys := rtSystem(t, actor.WithWorkers(1))
 	got := make(chan int, 10)
 	target := sys.Spawn(actor.PropsFromFunc(func(c *actor.Context) {
 		if v, ok := c.Message().(int); ok {
@@ -61,7 +50,7 @@ func TestBlockedSenderInsideReceiveDoesNotStallPool(t *testing.T) {
 // message on its old instance after Restarting, even while its restart
 // waits for a slow child.
 func TestAllForOneSiblingGetsNothingAfterRestarting(t *testing.T) {
-	sys := newQuietSystem(t)
+	sys := rtSystem(t)
 	var mu sync.Mutex
 	var events []string
 	record := func(s string) { mu.Lock(); events = append(events, s); mu.Unlock() }
