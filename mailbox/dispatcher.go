@@ -246,6 +246,10 @@ func (w *Worker) takeNext() Runnable {
 	return w.take()
 }
 
+// hasWork reports whether something waits to run on w: its next slot or
+// the shared queue.
+func (w *Worker) hasWork() bool { return w.hasNext.Load() || w.pool.queued.Load() > 0 }
+
 func (w *Worker) take() Runnable {
 	w.mu.Lock()
 	r := w.next

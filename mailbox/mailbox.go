@@ -269,6 +269,11 @@ func (m *Mailbox[T]) awaitMore() bool {
 		if m.workSince(mark, m.suspended) {
 			return true
 		}
+		// Other work waits for this worker, likely the very actor whose
+		// reply we would wait for: stop waiting and let it run.
+		if w := m.worker; w != nil && w.hasWork() {
+			return false
+		}
 		if i%16 == 15 {
 			runtime.Gosched()
 		}
