@@ -1,5 +1,6 @@
 // Package examples_test builds every example and runs it as its own
-// process, checking what it prints.
+// process, checking what it prints. It builds them with the go command, so
+// Go's test cache cannot see what they depend on: run it with -count=1.
 package examples_test
 
 import (
