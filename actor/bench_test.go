@@ -273,34 +273,42 @@ func BenchmarkIdleActorMemory(b *testing.B) {
 	}
 }
 
+// measureIdleActors spawns n actors on a fresh system, waits until each has
+// handled Started and the workers are idle, and returns the heap and the
+// goroutines each actor keeps.
 func measureIdleActors(tb testing.TB, n int) (bytesPerActor, goroutinesPerActor float64) {
-	s := actor.NewSystem()
+	sys := actor.NewSystem()
 	defer func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		_ = s.Shutdown(ctx)
+		_ = sys.Shutdown(ctx)
 	}()
 	var started sync.WaitGroup
-	started.Add(n)
 	props := actor.PropsFromFunc(func(c *actor.Context) {
 		if _, ok := c.Message().(actor.Started); ok {
 			started.Done()
 		}
 	})
+	// Warm up, so that the workers and queues exist before the baseline.
+	started.Add(1)
+	sys.Spawn(props)
+	started.Wait()
+
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
 	g0 := runtime.NumGoroutine()
+	started.Add(n)
 	pids := make([]*actor.PID, n)
 	for i := range pids {
-		pids[i] = s.Spawn(props)
+		pids[i] = sys.Spawn(props)
 	}
 	started.Wait()
 	time.Sleep(50 * time.Millisecond) // let workers park
 	g1 := runtime.NumGoroutine()
 	runtime.GC()
 	runtime.ReadMemStats(&after)
-	pidSlice := float64(8 * n) // the test's own slice of PIDs
+	pidSlice := float64(8 * n) // the caller's own slice of PIDs
 	bytesPerActor = (float64(after.HeapAlloc) - float64(before.HeapAlloc) - pidSlice) / float64(n)
 	goroutinesPerActor = float64(g1-g0) / float64(n)
 	runtime.KeepAlive(pids)

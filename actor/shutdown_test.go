@@ -245,40 +245,11 @@ func TestIdleActorsAreCheap(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns 100 000 actors")
 	}
-	sys := rtSystem(t)
 	const n = 100_000
-	var started atomic.Int64
-	props := actor.PropsFromFunc(func(c *actor.Context) {
-		if _, ok := c.Message().(actor.Started); ok {
-			started.Add(1)
-		}
-	})
-	// Warm up: the pool's workers and queues exist before the baseline.
-	sys.Spawn(props)
-	require.Eventually(t, func() bool { return started.Load() == 1 }, rtWait, time.Millisecond)
-
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	g0 := runtime.NumGoroutine()
-
-	pids := make([]*actor.PID, n)
-	for i := range pids {
-		pids[i] = sys.Spawn(props)
-	}
-	require.Eventually(t, func() bool { return started.Load() == n+1 }, 60*time.Second, 5*time.Millisecond,
-		"every actor gets Started")
-
-	require.Eventually(t, func() bool { return runtime.NumGoroutine()-g0 <= 4 }, rtWait, 10*time.Millisecond,
-		"idle actors must not hold goroutines: %d before, %d after %d spawns", g0, runtime.NumGoroutine(), n)
-
-	runtime.GC()
-	runtime.ReadMemStats(&after)
-	pidSlice := float64(8 * n) // the test's own slice
-	perActor := (float64(after.HeapAlloc) - float64(before.HeapAlloc) - pidSlice) / n
-	t.Logf("heap per idle actor: %.0f bytes", perActor)
+	perActor, goroutines := measureIdleActors(t, n)
+	t.Logf("heap per idle actor: %.0f bytes, goroutines per actor: %g", perActor, goroutines)
+	require.LessOrEqual(t, goroutines*n, 4.0, "idle actors must not hold goroutines")
 	require.Less(t, perActor, 1024.0, "heap per idle actor")
-	runtime.KeepAlive(pids)
 }
 
 // Spawns racing with Shutdown: each spawn either fails or makes an actor
