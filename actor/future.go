@@ -120,7 +120,7 @@ func (f *Future) Result(ctx context.Context) (any, error) {
 // wait without a deadline may help: a slow Receive run here would hold the
 // waiter past its deadline.
 func (f *Future) help() {
-	p, ok := f.target.proc.(*actorProcess)
+	p, ok := f.sys.resolve(f.target).(*actorProcess)
 	if !ok {
 		return
 	}

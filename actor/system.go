@@ -193,19 +193,11 @@ func (s *System) Request(ctx context.Context, pid *PID, msg any) (any, error) {
 		return nil, fmt.Errorf("request to %v: %w", pid, err)
 	}
 	f := s.newFuture(pid, 0)
-	proc := s.resolve(pid)
-	var err error
-	if p, ok := proc.(*actorProcess); ok && ctx.Done() == nil {
-		// The caller waits for as long as it takes anyway: let it run an
-		// idle target itself. With a deadline or cancellation it must not,
-		// since a slow Receive would hold it past its context.
-		err = p.deliver(ctx, &f.pid, msg, true, nil)
-	} else {
-		err = proc.sendUser(ctx, &f.pid, msg)
-	}
-	if err != nil {
-		f.complete(nil, err)
-	}
+	// The caller waits for as long as it takes anyway when ctx can never
+	// end: let it run an idle target itself. With a deadline or
+	// cancellation it must not, since a slow Receive would hold it past
+	// its context.
+	s.post(ctx, f, msg, ctx.Done() == nil)
 	return f.Result(ctx)
 }
 
@@ -221,10 +213,24 @@ func (s *System) request(pid *PID, msg any, timeout time.Duration, blocking bool
 	f.blocking = blocking
 	// A sender blocked on a full bounded mailbox gives up when the future
 	// does: at its timeout.
-	if err := s.resolve(pid).sendUser((*requestContext)(f), &f.pid, msg); err != nil {
+	s.post((*requestContext)(f), f, msg, false)
+	return f
+}
+
+// post sends a request's message to its target with the future as the
+// sender; a send that fails fails the future. inline lets the caller run
+// an idle local target itself.
+func (s *System) post(ctx context.Context, f *Future, msg any, inline bool) {
+	proc := s.resolve(f.target)
+	var err error
+	if p, ok := proc.(*actorProcess); ok && inline {
+		err = p.deliver(ctx, &f.pid, msg, true, nil)
+	} else {
+		err = proc.sendUser(ctx, &f.pid, msg)
+	}
+	if err != nil {
 		f.complete(nil, err)
 	}
-	return f
 }
 
 // Stop stops the actor after the message it is processing; messages still

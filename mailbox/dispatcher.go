@@ -153,18 +153,7 @@ func (p *Pool) Schedule(r Runnable, near *Worker) {
 		}
 		r = old // the slot held another: it goes to the shared queue
 	}
-	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
-		return
-	}
-	p.pushLocked(r)
-	// A spinning worker will find r; wake a parked one only if none spins.
-	wake := p.parked.Load() > 0 && p.spinning.Load() == 0
-	p.mu.Unlock()
-	if wake {
-		p.cond.Signal()
-	}
+	p.push(r)
 }
 
 func (p *Pool) pushLocked(r Runnable) {
@@ -202,7 +191,7 @@ func (p *Pool) work(w *Worker) {
 			}
 		}
 		for r.Run(w) {
-			if p.queued.Load() > 0 || w.hasNext.Load() || p.stopped.Load() {
+			if w.hasWork() || p.stopped.Load() {
 				// Others are waiting: go to the back of the line.
 				p.push(r)
 				break
@@ -216,19 +205,32 @@ func (p *Pool) work(w *Worker) {
 // signal, or it has yet to check for work and will find it.
 func (p *Pool) wakeParked() {
 	p.mu.Lock()
-	wake := p.parked.Load() > 0 && p.spinning.Load() == 0
+	wake := p.needsWakeLocked()
 	p.mu.Unlock()
 	if wake {
 		p.cond.Signal()
 	}
 }
 
+// needsWakeLocked reports whether new work needs a parked worker woken: a
+// spinning one would find it by itself.
+func (p *Pool) needsWakeLocked() bool {
+	return p.parked.Load() > 0 && p.spinning.Load() == 0
+}
+
+// push queues r on the shared queue, unless the pool is closed.
 func (p *Pool) push(r Runnable) {
 	p.mu.Lock()
-	if !p.closed {
-		p.pushLocked(r)
+	if p.closed {
+		p.mu.Unlock()
+		return
 	}
+	p.pushLocked(r)
+	wake := p.needsWakeLocked()
 	p.mu.Unlock()
+	if wake {
+		p.cond.Signal()
+	}
 }
 
 // takeNext empties w's next slot, unless w has run it too often in a row
@@ -274,33 +276,20 @@ func (p *Pool) next(w *Worker) Runnable {
 		p.mu.Lock()
 		p.parked.Add(1) // before spinning drops, so schedulers see one or the other
 		p.spinning.Add(-1)
-		switch {
-		case p.closed:
-			p.parked.Add(-1)
-			p.exitLocked(w)
-			p.mu.Unlock()
-			return nil
-		case p.n > 0:
-			p.parked.Add(-1)
-			r := p.popLocked()
-			p.mu.Unlock()
-			p.wakeForRest()
-			return r
-		case w.hasNext.Load():
+		r, act := p.beforeParkLocked(w, respins < maxRespins)
+		if act != park {
 			p.parked.Add(-1)
 			p.mu.Unlock()
-			return w.take() // a blocking actor may have left work here
-		case respins < maxRespins && p.othersHaveNext(w):
-			// Scheduled while we stopped spinning: try to steal it.
-			respins++
-			p.parked.Add(-1)
-			p.mu.Unlock()
-			continue
-		case p.workers-p.blocked > p.size:
-			p.parked.Add(-1)
-			p.exitLocked(w)
-			p.mu.Unlock()
-			return nil
+			switch act {
+			case retry:
+				respins++
+				continue
+			case runShared:
+				p.wakeForRest()
+			case runOwn:
+				r = w.take()
+			}
+			return r // nil on exit
 		}
 		if p.othersHaveNext(w) {
 			// Its owner keeps taking it, or is stuck in a long turn;
@@ -315,6 +304,37 @@ func (p *Pool) next(w *Worker) Runnable {
 		p.mu.Unlock()
 		respins = 0
 	}
+}
+
+// What a worker about to park does instead, if anything.
+type parkAction uint8
+
+const (
+	park      parkAction = iota
+	exit                 // the pool is closed, or has a worker too many
+	runShared            // run the runnable taken from the shared queue
+	runOwn               // run what was left in its own next slot
+	retry                // spin again: another worker's next slot filled up
+)
+
+// beforeParkLocked checks, under the lock, everything that may have
+// arrived while the worker stopped spinning.
+func (p *Pool) beforeParkLocked(w *Worker, mayRetry bool) (Runnable, parkAction) {
+	switch {
+	case p.closed:
+		p.exitLocked(w)
+		return nil, exit
+	case p.n > 0:
+		return p.popLocked(), runShared
+	case w.hasNext.Load():
+		return nil, runOwn // a blocking actor may have left work here
+	case mayRetry && p.othersHaveNext(w):
+		return nil, retry
+	case p.workers-p.blocked > p.size:
+		p.exitLocked(w)
+		return nil, exit
+	}
+	return nil, park
 }
 
 // A worker that finds another's next slot full when it is about to park

@@ -113,10 +113,7 @@ func (m *Mailbox[T]) PostAndRun(ctx context.Context, v T) (dropped T, didDrop bo
 		return dropped, didDrop, err
 	}
 	if m.status.Load() == idle && m.status.CompareAndSwap(idle, running) {
-		m.worker = nil
-		if m.run(false) {
-			m.dispatcher.Schedule(m, nil)
-		}
+		m.runInline()
 	}
 	return dropped, didDrop, nil
 }
@@ -205,13 +202,18 @@ func (m *Mailbox[T]) Help() bool {
 	if m.status.Load() != scheduled || !m.status.CompareAndSwap(scheduled, running) {
 		return false
 	}
+	m.runInline()
+	return true
+}
+
+// runInline runs the claimed mailbox on the calling goroutine, which is no
+// worker of the dispatcher's. What a full turn leaves goes back to the
+// dispatcher: any entry queued for the mailbox earlier may be gone.
+func (m *Mailbox[T]) runInline() {
 	m.worker = nil
 	if m.run(false) {
-		// The queued entry this mailbox had may be gone by now: queue
-		// it again for what is left.
 		m.dispatcher.Schedule(m, nil)
 	}
-	return true
 }
 
 // run processes turns while the mailbox has work. spin lets a worker wait
