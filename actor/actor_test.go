@@ -49,6 +49,16 @@ func rtSystem(t testing.TB, opts ...actor.Option) *actor.System {
 	return sys
 }
 
+// rtOccupied spawns props and keeps the actor busy with a first message
+// (0) until the caller releases it, so that what is sent next queues up.
+func rtOccupied(t testing.TB, sys *actor.System, props *actor.Props, entered <-chan struct{}) *actor.PID {
+	t.Helper()
+	pid := sys.Spawn(props)
+	sys.Send(pid, 0)
+	rtClosed(t, entered, "first message")
+	return pid
+}
+
 // rtRecv returns the next value from ch or fails the test after rtWait.
 func rtRecv[T any](t testing.TB, ch <-chan T, what string) T {
 	t.Helper()
@@ -890,9 +900,7 @@ func TestBoundedMailboxDropNewest(t *testing.T) {
 	dl := rtRecordDeadLetters(t, sys)
 	const capacity, extra = 4, 6
 	entered, release, out := make(chan struct{}), make(chan struct{}), make(chan int, 64)
-	pid := sys.Spawn(rtBlockedActor(entered, release, out, actor.WithBoundedMailbox(capacity, mailbox.DropNewest)))
-	sys.Send(pid, 0)
-	rtClosed(t, entered, "first message")
+	pid := rtOccupied(t, sys, rtBlockedActor(entered, release, out, actor.WithBoundedMailbox(capacity, mailbox.DropNewest)), entered)
 	for i := 1; i <= capacity+extra; i++ {
 		sys.Send(pid, i)
 	}
@@ -918,9 +926,7 @@ func TestBoundedMailboxDropOldest(t *testing.T) {
 	dl := rtRecordDeadLetters(t, sys)
 	const capacity, extra = 4, 6
 	entered, release, out := make(chan struct{}), make(chan struct{}), make(chan int, 64)
-	pid := sys.Spawn(rtBlockedActor(entered, release, out, actor.WithBoundedMailbox(capacity, mailbox.DropOldest)))
-	sys.Send(pid, 0)
-	rtClosed(t, entered, "first message")
+	pid := rtOccupied(t, sys, rtBlockedActor(entered, release, out, actor.WithBoundedMailbox(capacity, mailbox.DropOldest)), entered)
 	for i := 1; i <= capacity+extra; i++ {
 		sys.Send(pid, i)
 	}
@@ -1009,9 +1015,7 @@ func TestBoundedMailboxBlock(t *testing.T) {
 func TestBoundedMailboxBlockedSenderReleasedWhenActorStops(t *testing.T) {
 	sys := rtSystem(t)
 	entered, release, out := make(chan struct{}), make(chan struct{}), make(chan int, 64)
-	pid := sys.Spawn(rtBlockedActor(entered, release, out, actor.WithBoundedMailbox(1, mailbox.Block)))
-	sys.Send(pid, 0)
-	rtClosed(t, entered, "first message")
+	pid := rtOccupied(t, sys, rtBlockedActor(entered, release, out, actor.WithBoundedMailbox(1, mailbox.Block)), entered)
 	sys.Send(pid, 1)
 	errc := make(chan error, 1)
 	go func() { errc <- sys.SendContext(context.Background(), pid, 2) }()

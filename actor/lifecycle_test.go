@@ -172,9 +172,7 @@ func TestStopIsAfterCurrentMessage(t *testing.T) {
 	sys := rtSystem(t)
 	dl := rtRecordDeadLetters(t, sys)
 	out, entered, release := make(chan any, 64), make(chan struct{}), make(chan struct{})
-	pid := sys.Spawn(rtProbe(out, entered, release))
-	sys.Send(pid, 0)
-	rtClosed(t, entered, "first message")
+	pid := rtOccupied(t, sys, rtProbe(out, entered, release), entered)
 	for i := 1; i <= 5; i++ {
 		sys.Send(pid, i)
 	}
@@ -231,9 +229,7 @@ func TestPoisonIsAfterQueuedMessages(t *testing.T) {
 	sys := rtSystem(t)
 	dl := rtRecordDeadLetters(t, sys)
 	out, entered, release := make(chan any, 64), make(chan struct{}), make(chan struct{})
-	pid := sys.Spawn(rtProbe(out, entered, release))
-	sys.Send(pid, 0)
-	rtClosed(t, entered, "first message")
+	pid := rtOccupied(t, sys, rtProbe(out, entered, release), entered)
 	for i := 1; i <= 5; i++ {
 		sys.Send(pid, i)
 	}

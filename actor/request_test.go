@@ -368,9 +368,7 @@ func TestRequestToStoppedActorFailsFast(t *testing.T) {
 func TestRequestQueuedBehindStopFails(t *testing.T) {
 	sys := rtSystem(t)
 	entered, release, out := make(chan struct{}), make(chan struct{}), make(chan int, 64)
-	pid := sys.Spawn(rtBlockedActor(entered, release, out))
-	sys.Send(pid, 0)
-	rtClosed(t, entered, "first message")
+	pid := rtOccupied(t, sys, rtBlockedActor(entered, release, out), entered)
 	f := sys.RequestFuture(pid, 1, 0)
 	sys.Stop(pid)
 	close(release)

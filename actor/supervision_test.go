@@ -213,6 +213,26 @@ func (l *svEvents) decisions(sup *actor.PID) []actor.SupervisionDecided {
 	return svEventsOf(l, func(e actor.SupervisionDecided) bool { return sup == nil || e.Supervisor.Equal(sup) })
 }
 
+// svDecision is an expected SupervisionDecided: who decided what for whom.
+type svDecision struct {
+	sup, child *actor.PID
+	dir        supervisor.Directive
+}
+
+// svRequireDecisions checks the decisions recorded so far, in order, and
+// returns them for further checks.
+func svRequireDecisions(t *testing.T, events *svEvents, want []svDecision) []actor.SupervisionDecided {
+	t.Helper()
+	d := events.decisions(nil)
+	require.Len(t, d, len(want), "%+v", d)
+	for i, w := range want {
+		assert.True(t, d[i].Supervisor.Equal(w.sup), "decision %d supervisor %v, want %v", i, d[i].Supervisor, w.sup)
+		assert.True(t, d[i].Child.Equal(w.child), "decision %d child %v, want %v", i, d[i].Child, w.child)
+		assert.Equal(t, w.dir, d[i].Directive, "decision %d", i)
+	}
+	return d
+}
+
 func (l *svEvents) failures(pid *actor.PID) []actor.ActorFailed {
 	return svEventsOf(l, func(e actor.ActorFailed) bool { return e.PID.Equal(pid) })
 }
@@ -671,20 +691,12 @@ func TestSupervisionEscalatesThroughThreeLevels(t *testing.T) {
 	sys.Send(c, svBoom("boom"))
 	tr.waitCount(t, "c:Started", 2)
 
-	d := events.decisions(nil)
-	require.Len(t, d, 3, "%+v", d)
-	want := []struct {
-		sup, child *actor.PID
-		dir        supervisor.Directive
-	}{
+	d := svRequireDecisions(t, events, []svDecision{
 		{b, c, supervisor.Escalate},
 		{a, b, supervisor.Escalate},
 		{top, a, supervisor.Restart},
-	}
-	for i, w := range want {
-		assert.True(t, d[i].Supervisor.Equal(w.sup), "decision %d supervisor %v, want %v", i, d[i].Supervisor, w.sup)
-		assert.True(t, d[i].Child.Equal(w.child), "decision %d child %v, want %v", i, d[i].Child, w.child)
-		assert.Equal(t, w.dir, d[i].Directive, "decision %d", i)
+	})
+	for i := range d {
 		assert.Equal(t, svBoom("boom"), d[i].Reason, "decision %d", i)
 		assert.False(t, d[i].LimitExceeded, "decision %d", i)
 	}
@@ -746,21 +758,11 @@ func TestSupervisionEscalationReachesRootGuardian(t *testing.T) {
 	term := svRecv(t, terminated, "Terminated for top")
 	assert.Equal(t, actor.ReasonFailed, term.Reason)
 
-	d := events.decisions(nil)
-	require.Len(t, d, 3, "%+v", d)
-	want := []struct {
-		sup, child *actor.PID
-		dir        supervisor.Directive
-	}{
+	svRequireDecisions(t, events, []svDecision{
 		{a, b, supervisor.Escalate},
 		{top, a, supervisor.Escalate},
 		{guardian, top, supervisor.Stop},
-	}
-	for i, w := range want {
-		assert.True(t, d[i].Supervisor.Equal(w.sup), "decision %d supervisor %v, want %v", i, d[i].Supervisor, w.sup)
-		assert.True(t, d[i].Child.Equal(w.child), "decision %d child %v, want %v", i, d[i].Child, w.child)
-		assert.Equal(t, w.dir, d[i].Directive, "decision %d", i)
-	}
+	})
 	tr.j.requireOrder(t, svAt("b:Stopped"), svAt("a:Stopped"), svAt("top:Stopped"))
 	assert.Zero(t, tr.j.countPrefix("a:Restarting"))
 	assert.Zero(t, tr.j.countPrefix("top:Restarting"))
