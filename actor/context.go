@@ -114,6 +114,10 @@ func (c *Context) Request(pid *PID, msg any) { c.tell(pid, c.self, msg) }
 // tell delivers a message from inside Receive. A local actor it wakes runs
 // next on this actor's worker, where the message is still in cache.
 func (c *Context) tell(pid *PID, sender *PID, msg any) {
+	if pid != nil && pid.proc == nil && pid.Node != c.sys.node {
+		_ = c.sys.sendUser(context.Background(), pid, sender, msg)
+		return
+	}
 	proc := c.sys.resolve(pid)
 	if p, ok := proc.(*actorProcess); ok {
 		_ = p.deliver(context.Background(), sender, msg, false, c.proc.mb.Worker())
@@ -145,8 +149,8 @@ func (c *Context) Spawn(props *Props) *PID {
 // SpawnNamed starts a child actor whose id is the parent's id, a slash and
 // name. It fails with ErrNameTaken when a sibling has that name.
 func (c *Context) SpawnNamed(props *Props, name string) (*PID, error) {
-	if name == "" {
-		return nil, fmt.Errorf("actor: spawn: empty name")
+	if err := checkName(name); err != nil {
+		return nil, err
 	}
 	return c.spawnChild(props, c.self.ID+"/"+name, true)
 }

@@ -152,6 +152,14 @@ func (f *Future) outcome() (any, error) {
 	return f.result, nil
 }
 
+// Fail completes the future with err, unless it is complete already; it
+// reports whether it did. A transport uses it for a request that failed on
+// the way (its node went down, its message could not be decoded there).
+func (f *Future) Fail(err error) bool { return f.complete(nil, err) }
+
+// Completed reports whether the future has its result or error.
+func (f *Future) Completed() bool { return f.state.Load() == futureDone }
+
 // complete settles the future once; later calls do nothing.
 func (f *Future) complete(result any, err error) bool {
 	if !f.state.CompareAndSwap(futurePending, futureCompleting) {

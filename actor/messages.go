@@ -40,6 +40,9 @@ const (
 	ReasonFailed
 	// ReasonNotFound: there was no such actor when it was watched.
 	ReasonNotFound
+	// ReasonNodeDown: the actor's node went away (its process died or the
+	// link to it was cut), so the actor is presumed gone.
+	ReasonNodeDown
 )
 
 // String returns the reason in words.
@@ -51,6 +54,8 @@ func (r TerminationReason) String() string {
 		return "failed"
 	case ReasonNotFound:
 		return "not found"
+	case ReasonNodeDown:
+		return "node down"
 	}
 	return fmt.Sprintf("TerminationReason(%d)", uint8(r))
 }

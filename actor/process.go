@@ -16,10 +16,11 @@ import (
 type actorProcess struct {
 	// Read by senders, next to the mailbox's producer side; the context's
 	// per-message fields follow the mailbox's consumer side.
-	dead  atomic.Bool // set once the actor has stopped
-	named bool        // registered under its id
-	mb    mailbox.Mailbox[envelope]
-	ctx   Context
+	dead     atomic.Bool // set once the actor has stopped
+	exported atomic.Bool // registered since its PID left the process
+	named    bool        // registered under its id
+	mb       mailbox.Mailbox[envelope]
+	ctx      Context
 }
 
 type lifeState uint8
@@ -200,6 +201,8 @@ func (c *Context) finishStop() {
 	c.proc.dead.Store(true)
 	if c.proc.named {
 		c.sys.registry.remove(c.self.ID)
+	} else if c.proc.exported.Load() {
+		c.sys.registry.removeIf(c.self.ID, c.proc)
 	}
 	t := &sysTerminated{pid: c.self, reason: c.deathReason}
 	if c.x != nil {

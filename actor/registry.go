@@ -58,3 +58,13 @@ func (r *registry) get(id string) *actorProcess {
 	s.mu.RUnlock()
 	return p
 }
+
+// removeIf removes id only while it still names p.
+func (r *registry) removeIf(id string, p *actorProcess) {
+	s := r.shard(id)
+	s.mu.Lock()
+	if s.m[id] == p {
+		delete(s.m, id)
+	}
+	s.mu.Unlock()
+}

@@ -24,6 +24,8 @@ type System struct {
 	guardian *guardian
 	segments mailbox.Segments[envelope] // shared by all unbounded mailboxes
 
+	remote remoteAtomic // transport to other nodes, if any
+
 	nextID      atomic.Uint64
 	deadLetters atomic.Uint64
 	shutdown    atomic.Bool
@@ -104,10 +106,22 @@ func (s *System) Spawn(props *Props) *PID {
 // fails with ErrNameTaken when the name is in use and ErrShutdown once
 // Shutdown has begun.
 func (s *System) SpawnNamed(props *Props, name string) (*PID, error) {
-	if name == "" {
-		return nil, fmt.Errorf("actor: spawn: empty name")
+	if err := checkName(name); err != nil {
+		return nil, err
 	}
 	return s.spawn(props, name, s.guardian.pid, true)
+}
+
+// checkName rejects names the runtime cannot register: empty ones and
+// those starting with '$', which is reserved for generated ids.
+func checkName(name string) error {
+	if name == "" {
+		return fmt.Errorf("actor: spawn: empty name")
+	}
+	if name[0] == '$' {
+		return fmt.Errorf("actor: spawn %q: names starting with '$' are reserved", name)
+	}
+	return nil
 }
 
 func (s *System) newID() string {
@@ -169,21 +183,35 @@ func (s *System) resolve(pid *PID) process {
 		if p := s.registry.get(pid.ID); p != nil {
 			return p
 		}
+	} else if r := s.remoteFor(pid); r != nil {
+		return remoteProcess{r: r, pid: pid}
 	}
 	return &deadProcess{sys: s, pid: pid}
+}
+
+// sendUser delivers a user message to pid from outside an actor. Remote
+// PIDs go straight to the transport, which costs no allocation.
+func (s *System) sendUser(ctx context.Context, pid, sender *PID, msg any) error {
+	if r := s.remoteFor(pid); r != nil {
+		return remoteProcess{r: r, pid: pid}.sendUser(ctx, sender, msg)
+	}
+	return s.resolve(pid).sendUser(ctx, sender, msg)
 }
 
 // Send delivers msg to pid without a sender. It never fails: a message
 // that cannot be delivered goes to dead letters. To a bounded mailbox with
 // the Block policy, Send waits for room; use SendContext to bound the wait.
+// To an actor on another node, a message that cannot be sent (its type is
+// not registered, say) is logged by the transport and dropped.
 func (s *System) Send(pid *PID, msg any) {
-	_ = s.resolve(pid).sendUser(context.Background(), nil, msg)
+	_ = s.sendUser(context.Background(), pid, nil, msg)
 }
 
 // SendContext is Send that gives up when ctx ends while waiting for room
-// in a full bounded mailbox.
+// in a full bounded mailbox. It also returns the error of a send to
+// another node that failed.
 func (s *System) SendContext(ctx context.Context, pid *PID, msg any) error {
-	return s.resolve(pid).sendUser(ctx, nil, msg)
+	return s.sendUser(ctx, pid, nil, msg)
 }
 
 // Request sends msg to pid and waits for the reply, for ctx's deadline or
@@ -221,12 +249,11 @@ func (s *System) request(pid *PID, msg any, timeout time.Duration, blocking bool
 // sender; a send that fails fails the future. inline lets the caller run
 // an idle local target itself.
 func (s *System) post(ctx context.Context, f *Future, msg any, inline bool) {
-	proc := s.resolve(f.target)
 	var err error
-	if p, ok := proc.(*actorProcess); ok && inline {
+	if p, ok := s.resolve(f.target).(*actorProcess); ok && inline {
 		err = p.deliver(ctx, &f.pid, msg, true, nil)
 	} else {
-		err = proc.sendUser(ctx, &f.pid, msg)
+		err = s.sendUser(ctx, f.target, &f.pid, msg)
 	}
 	if err != nil {
 		f.complete(nil, err)
@@ -241,7 +268,7 @@ func (s *System) Stop(pid *PID) {
 
 // Poison stops the actor after the messages queued before the poison.
 func (s *System) Poison(pid *PID) {
-	_ = s.resolve(pid).sendUser(context.Background(), nil, poison{})
+	_ = s.sendUser(context.Background(), pid, nil, poison{})
 }
 
 // Shutdown stops every actor, children before parents, and then the
@@ -265,6 +292,8 @@ func (s *System) deadLetter(pid *PID, msg any, sender *PID) {
 	s.deadLetters.Add(1)
 	if f, ok := senderFuture(sender); ok {
 		f.complete(nil, ErrDeadLetter)
+	} else if r := s.remoteFor(sender); r != nil {
+		r.Undeliverable(pid, sender, msg)
 	}
 	if s.logger.Enabled(context.Background(), slog.LevelDebug) {
 		s.logger.Debug("dead letter", "to", pid.String(), "type", fmt.Sprintf("%T", msg))

@@ -1,0 +1,224 @@
+package bus
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"unsafe"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/goray-dev/goray/actor"
+)
+
+// Undecodable is what goes to dead letters in place of an incoming
+// message that could not be decoded: its type name (if it had one), why,
+// and how many bytes it had. The bytes themselves are not kept.
+type Undecodable struct {
+	Type string
+	Size int
+	Err  error
+}
+
+// noWait is a context that is already done: a message from another node
+// that meets a full bounded mailbox is dropped to dead letters instead of
+// stalling the node's whole inbox.
+var noWait = func() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}()
+
+// senderCache reuses the PIDs of remote senders, by node and id, so that a
+// busy sender does not cost an allocation per message. It is bounded: it
+// starts over when it grows past maxCachedSenders.
+type senderCache map[string]map[string]*actor.PID
+
+const maxCachedSenders = 4096
+
+func (c senderCache) get(node, id []byte) *actor.PID {
+	m := c[string(node)]
+	if pid := m[string(id)]; pid != nil {
+		return pid
+	}
+	if m == nil || len(m) >= maxCachedSenders {
+		if len(c) >= maxCachedSenders {
+			clear(c)
+		}
+		m = make(map[string]*actor.PID)
+		c[string(node)] = m
+	}
+	pid := &actor.PID{Node: string(node), ID: string(id)}
+	m[pid.ID] = pid
+	return pid
+}
+
+// onInbox handles one batch of envelopes. NATS calls it on one goroutine,
+// in order, which keeps the order of every sender–receiver pair.
+func (n *Node) onInbox(m *nats.Msg) {
+	r := reader{b: m.Data}
+	var e inEnvelope
+	for !r.done() {
+		if err := decodeEnvelope(&r, &e); err != nil {
+			// Nothing after a malformed envelope can be trusted to start
+			// where it seems to: the rest of the batch is dropped with it.
+			n.counters.malformed.Add(1)
+			n.throttled.logAt(slog.LevelWarn, "malformed", "bus: malformed envelope dropped", "bytes", len(m.Data), "error", err)
+			n.sys.DeadLetter(nil, Undecodable{Size: len(m.Data) - r.off, Err: err}, nil)
+			return
+		}
+		n.counters.received.Add(1)
+		n.handle(&e)
+	}
+}
+
+func (n *Node) handle(e *inEnvelope) {
+	if len(e.targetNode) > 0 && string(e.targetNode) != n.cfg.Node {
+		n.counters.undeliver.Add(1)
+		n.reject(e, CodeDeadLetter, fmt.Errorf("envelope for node %q arrived at %q", e.targetNode, n.cfg.Node))
+		return
+	}
+	switch e.kind {
+	case kindUser:
+		n.handleUser(e)
+	case kindSignal:
+		n.handleSignal(e)
+	case kindError:
+		if f := n.pending.take(e.targetReq); f != nil {
+			f.Fail(&RemoteError{Node: string(e.senderNode), Code: ErrorCode(e.code), Text: string(e.text)})
+		}
+	default:
+		n.counters.malformed.Add(1)
+		n.reject(e, CodeMalformed, fmt.Errorf("unknown envelope kind %d", e.kind))
+	}
+}
+
+func (n *Node) handleUser(e *inEnvelope) {
+	if len(e.body) > n.cfg.MaxMessageBytes {
+		n.counters.oversized.Add(1)
+		n.reject(e, CodeTooLarge, &TooLargeError{Size: len(e.body), Limit: n.cfg.MaxMessageBytes})
+		return
+	}
+	mt := typeNamed(e.typ)
+	if mt == nil {
+		n.counters.unknownType.Add(1)
+		n.reject(e, CodeUnknownType, fmt.Errorf("%w %q", ErrUnknownType, e.typ))
+		return
+	}
+	if !e.hasBody {
+		n.counters.malformed.Add(1)
+		n.reject(e, CodeMalformed, fmt.Errorf("%s message without a body", mt.name))
+		return
+	}
+	msg, err := mt.decode(e.body)
+	if err != nil {
+		n.counters.malformed.Add(1)
+		n.reject(e, CodeMalformed, fmt.Errorf("decode %s: %w", mt.name, err))
+		return
+	}
+	sender := n.senderPID(e)
+	if e.targetReq != 0 {
+		if f := n.pending.take(e.targetReq); f != nil {
+			_ = n.sys.Deliver(noWait, f.PID(), sender, msg)
+		}
+		return
+	}
+	target := n.localPID(e.targetID)
+	if target == nil {
+		n.counters.undeliver.Add(1)
+		n.sys.DeadLetter(&actor.PID{Node: n.cfg.Node, ID: string(e.targetID)}, msg, sender)
+		return
+	}
+	_ = n.sys.Deliver(noWait, target, sender, msg)
+}
+
+// localPID finds the local actor named by id without allocating.
+func (n *Node) localPID(id []byte) *actor.PID {
+	if len(id) == 0 {
+		return nil
+	}
+	// The registry only hashes and compares the id; it does not keep it,
+	// so the id may alias the batch.
+	return n.sys.Lookup(unsafe.String(&id[0], len(id)))
+}
+
+// senderPID rebuilds the sender of an envelope: nil, a remote actor, or a
+// remote request's future.
+func (n *Node) senderPID(e *inEnvelope) *actor.PID {
+	switch {
+	case len(e.senderNode) == 0:
+		return nil
+	case e.senderReq != 0:
+		return &actor.PID{Node: string(e.senderNode), ID: requestPIDID(e.senderReq)}
+	case len(e.senderID) > 0:
+		return n.senders.get(e.senderNode, e.senderID)
+	}
+	return nil
+}
+
+func (n *Node) handleSignal(e *inEnvelope) {
+	var about *actor.PID
+	if len(e.pidNode) > 0 && len(e.pidID) > 0 {
+		about = &actor.PID{Node: string(e.pidNode), ID: string(e.pidID)}
+	}
+	kind := actor.SignalKind(e.signal)
+	target := &actor.PID{Node: n.cfg.Node, ID: string(e.targetID)}
+	switch kind {
+	case actor.SignalWatch, actor.SignalUnwatch:
+		if about == nil {
+			n.counters.malformed.Add(1)
+			n.reject(e, CodeMalformed, fmt.Errorf("watch signal without a watcher"))
+			return
+		}
+		w := watchOut{watcher: about, target: target}
+		if kind == actor.SignalWatch {
+			n.members.addWatch(n.members.in, about.Node, w)
+		} else {
+			n.members.removeWatch(n.members.in, about.Node, keyOf(w))
+		}
+	case actor.SignalTerminated:
+		if about == nil {
+			n.counters.malformed.Add(1)
+			n.reject(e, CodeMalformed, fmt.Errorf("terminated signal without an actor"))
+			return
+		}
+		n.members.removeWatch(n.members.out, about.Node, keyOf(watchOut{watcher: target, target: about}))
+	case actor.SignalStop, actor.SignalPoison:
+	default:
+		n.counters.malformed.Add(1)
+		n.reject(e, CodeMalformed, fmt.Errorf("unknown signal %d", e.signal))
+		return
+	}
+	n.sys.ApplySignal(target, actor.Signal{Kind: kind, PID: about, Reason: actor.TerminationReason(e.reason)})
+}
+
+// reject counts and logs an envelope that cannot be handled, hands it to
+// dead letters, and fails the remote request it carried, if any.
+func (n *Node) reject(e *inEnvelope, code ErrorCode, err error) {
+	n.throttled.logAt(slog.LevelWarn, "reject "+code.String(), "bus: incoming message dropped",
+		"from", string(e.senderNode), "type", string(e.typ), "error", err)
+	sender := n.senderPID(e)
+	// The precise reason goes to the requester first: dead-lettering
+	// answers a remote request too, with a plain dead-letter error, which
+	// then finds the request already failed.
+	if code != CodeDeadLetter {
+		n.replyError(sender, code, err.Error())
+	}
+	n.sys.DeadLetter(&actor.PID{Node: n.cfg.Node, ID: string(e.targetID)},
+		Undecodable{Type: string(e.typ), Size: len(e.body), Err: err}, sender)
+}
+
+// String names the code.
+func (c ErrorCode) String() string {
+	switch c {
+	case CodeDeadLetter:
+		return "dead letter"
+	case CodeUnknownType:
+		return "unknown type"
+	case CodeMalformed:
+		return "malformed"
+	case CodeTooLarge:
+		return "too large"
+	}
+	return fmt.Sprintf("ErrorCode(%d)", uint8(c))
+}

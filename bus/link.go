@@ -1,0 +1,176 @@
+package bus
+
+import (
+	"bytes"
+	"fmt"
+	"log/slog"
+	"sync"
+)
+
+// link batches the envelopes bound for one peer node. Senders append
+// envelopes to the open batch under a lock, encoding in place; the first
+// envelope of a batch wakes the link's flusher, which publishes whatever
+// has built up by the time it runs. Idle, a message goes out at once; under
+// load, batches fill while the previous one is being published, so
+// throughput does not hinge on NATS's per-message cost and no linger adds
+// latency. A batch that reaches FlushBytes is published by its sender.
+//
+// Order: envelopes enter the batch in the order senders take the lock, and
+// batches reach NATS in the order they were cut, since cutting a batch and
+// taking pubMu happen under mu. One NATS connection keeps that order.
+type link struct {
+	n       *Node
+	peer    string
+	subject string
+
+	mu      sync.Mutex
+	buf     []byte // the open batch
+	spare   []byte // the last published batch's memory, for reuse
+	count   int    // envelopes in buf
+	scratch bytes.Buffer
+	closed  bool
+
+	pubMu sync.Mutex // held while publishing a cut batch
+	kick  chan struct{}
+	done  chan struct{}
+}
+
+func newLink(n *Node, peer string) *link {
+	l := &link{
+		n:       n,
+		peer:    peer,
+		subject: n.subjects.inbox(peer),
+		kick:    make(chan struct{}, 1),
+		done:    make(chan struct{}),
+	}
+	go l.flusher()
+	return l
+}
+
+// errLinkClosed fails sends after the node began closing.
+var errLinkClosed = fmt.Errorf("bus: node is closing")
+
+// append encodes one envelope (with msg as its body when withBody) into
+// the open batch.
+func (l *link) append(h *header, msg any, withBody bool) error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return errLinkClosed
+	}
+	start := len(l.buf)
+	b := appendHeader(l.buf, h, withBody)
+	if withBody {
+		var bodyStart int
+		var err error
+		b, bodyStart = beginBody(b)
+		b, err = appendBody(b, msg, &l.scratch)
+		if err == nil && len(b)-bodyStart > l.n.cfg.MaxMessageBytes {
+			err = &TooLargeError{Size: len(b) - bodyStart, Limit: l.n.cfg.MaxMessageBytes}
+		}
+		if err != nil {
+			l.buf = b[:start]
+			l.mu.Unlock()
+			return fmt.Errorf("bus: encode %T: %w", msg, err)
+		}
+		endBody(b, bodyStart)
+	}
+	l.buf = b
+	l.count++
+	switch {
+	case len(b) > l.n.cfg.MaxPayload:
+		// The new envelope does not fit with the ones before it: they go
+		// first, then it goes alone.
+		l.publishLocked(start)
+	case len(b) >= l.n.cfg.FlushBytes:
+		l.publishLocked(len(b))
+	case start == 0:
+		select {
+		case l.kick <- struct{}{}:
+		default:
+		}
+		l.mu.Unlock()
+	default:
+		l.mu.Unlock()
+	}
+	return nil
+}
+
+// publishLocked cuts the open batch and publishes it, in two NATS
+// messages when split is inside it. It is called with mu held and returns
+// with mu released; publishing itself happens outside mu, so senders can
+// fill the next batch meanwhile.
+func (l *link) publishLocked(split int) {
+	batch, count := l.buf, l.count
+	l.buf, l.spare, l.count = l.spare[:0], nil, 0
+	l.pubMu.Lock()
+	l.mu.Unlock()
+	if split > 0 && split < len(batch) {
+		l.publish(batch[:split], count-1)
+		l.publish(batch[split:], 1)
+	} else {
+		l.publish(batch, count)
+	}
+	l.pubMu.Unlock()
+	l.mu.Lock()
+	if l.spare == nil {
+		l.spare = batch[:0]
+	}
+	l.mu.Unlock()
+}
+
+// publish hands one batch to NATS, which copies it.
+func (l *link) publish(batch []byte, count int) {
+	if err := l.n.nc.Publish(l.subject, batch); err != nil {
+		l.n.counters.sendErrors.Add(uint64(count))
+		l.n.throttled.logAt(slog.LevelWarn, "publish", "bus: publish failed; messages dropped",
+			"peer", l.peer, "envelopes", count, "bytes", len(batch), "error", err)
+		return
+	}
+	l.n.counters.sent.Add(uint64(count))
+	l.n.counters.batches.Add(1)
+}
+
+// flusher publishes the open batch whenever it is kicked, until the link
+// is closed; then it publishes what is left.
+func (l *link) flusher() {
+	defer close(l.done)
+	for range l.kick {
+		l.mu.Lock()
+		if len(l.buf) == 0 {
+			l.mu.Unlock()
+			continue
+		}
+		l.publishLocked(0)
+	}
+	l.mu.Lock()
+	if len(l.buf) == 0 {
+		l.mu.Unlock()
+		return
+	}
+	l.publishLocked(0)
+}
+
+// close stops the flusher after it has published what is queued.
+func (l *link) close() {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		<-l.done
+		return
+	}
+	l.closed = true
+	close(l.kick)
+	l.mu.Unlock()
+	<-l.done
+}
+
+// TooLargeError fails a send whose encoded body is larger than
+// Config.MaxMessageBytes. Large values belong in the object store.
+type TooLargeError struct {
+	Size, Limit int
+}
+
+func (e *TooLargeError) Error() string {
+	return fmt.Sprintf("message body of %d bytes exceeds the limit of %d", e.Size, e.Limit)
+}

@@ -1,0 +1,392 @@
+package bus
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+
+	"github.com/goray-dev/goray/actor"
+)
+
+// Node joins an actor system to the bus: it runs (or connects to) NATS,
+// receives the envelopes addressed to this node's actors, carries the
+// system's messages to other nodes, and tracks which peers are alive.
+type Node struct {
+	cfg         Config
+	sys         *actor.System
+	log         *slog.Logger
+	throttled   *throttledLog
+	subjects    Subjects
+	srv         *server.Server // nil when connected to an external NATS
+	nc          *nats.Conn
+	incarnation uint64
+
+	counters counters
+	pending  *pendingRequests
+	members  *membership
+
+	linksMu sync.RWMutex
+	links   map[string]*link
+	closing bool
+
+	inboxSub, hbSub *nats.Subscription
+	senders         senderCache // used by the inbox goroutine only
+
+	stop      chan struct{}
+	loopDone  chan struct{}
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Start joins sys to the bus as the node cfg.Node, which must also be
+// sys's node name. It returns once NATS is up and this node's inbox is
+// subscribed; peers are found as their heartbeats arrive (see WaitForNode).
+func Start(ctx context.Context, sys *actor.System, cfg Config) (*Node, error) {
+	if cfg.Node == "" {
+		cfg.Node = sys.Node()
+	}
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Node != sys.Node() {
+		return nil, configError("node %q differs from the actor system's node %q", cfg.Node, sys.Node())
+	}
+	if err := resolveToken(&cfg); err != nil {
+		return nil, err
+	}
+	n := &Node{
+		cfg:         cfg,
+		sys:         sys,
+		log:         cfg.Logger.With("node", cfg.Node),
+		subjects:    NewSubjects(cfg.Cluster),
+		incarnation: randomIncarnation(),
+		pending:     newPendingRequests(),
+		members:     newMembership(),
+		links:       make(map[string]*link),
+		senders:     make(senderCache),
+		stop:        make(chan struct{}),
+		loopDone:    make(chan struct{}),
+	}
+	n.throttled = newThrottledLog(n.log, time.Second)
+	if cfg.URL == "" {
+		if n.srv, err = startServer(&n.cfg); err != nil {
+			return nil, err
+		}
+	}
+	if err := n.connect(ctx); err != nil {
+		n.shutdownServer()
+		return nil, err
+	}
+	sys.SetRemote(n)
+	spawnService(n)
+	go n.loop()
+	n.log.Debug("bus: node started", "cluster", cfg.Cluster, "client_url", n.ClientURL(), "cluster_url", n.ClusterURL())
+	return n, nil
+}
+
+// resolveToken fills cfg.Token: from TokenFile, or a fresh one for an
+// embedded server nobody else can reach. A listening server needs one.
+func resolveToken(cfg *Config) error {
+	if cfg.Token != "" || cfg.User != "" || cfg.NKeySeedFile != "" {
+		return nil
+	}
+	if cfg.TokenFile != "" {
+		tok, err := LoadOrCreateToken(cfg.TokenFile)
+		if err != nil {
+			return err
+		}
+		cfg.Token = tok
+		return nil
+	}
+	if cfg.URL != "" {
+		return nil // an external NATS may need no credentials
+	}
+	if cfg.listens() {
+		return configError("a node that listens needs the cluster token: set Token or TokenFile")
+	}
+	cfg.Token = NewToken()
+	return nil
+}
+
+func randomIncarnation() uint64 {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return binary.LittleEndian.Uint64(b[:]) | 1
+}
+
+// connect opens the connection and subscribes the inbox and heartbeats.
+func (n *Node) connect(ctx context.Context) error {
+	nc, err := connect(ctx, &n.cfg, n.srv, n.onAsyncError)
+	if err != nil {
+		return err
+	}
+	n.nc = nc
+	if n.inboxSub, err = nc.Subscribe(n.subjects.inbox(n.cfg.Node), n.onInbox); err != nil {
+		nc.Close()
+		return fmt.Errorf("bus: subscribe inbox: %w", err)
+	}
+	if n.hbSub, err = nc.Subscribe(n.subjects.heartbeats(), n.onHeartbeat); err != nil {
+		nc.Close()
+		return fmt.Errorf("bus: subscribe heartbeats: %w", err)
+	}
+	// A burst must not make NATS drop envelopes for want of client-side
+	// buffer: allow many messages, bounded in bytes.
+	if err := n.inboxSub.SetPendingLimits(-1, 512<<20); err != nil {
+		nc.Close()
+		return fmt.Errorf("bus: inbox limits: %w", err)
+	}
+	n.publishHeartbeat(false)
+	fctx, cancel := withDefaultTimeout(ctx)
+	defer cancel()
+	if err := nc.FlushWithContext(fctx); err != nil {
+		nc.Close()
+		return fmt.Errorf("bus: connect: %w", err)
+	}
+	return nil
+}
+
+// withDefaultTimeout bounds a wait on NATS that ctx leaves unbounded.
+func withDefaultTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, 10*time.Second)
+}
+
+func (n *Node) onAsyncError(_ *nats.Conn, sub *nats.Subscription, err error) {
+	if errors.Is(err, nats.ErrSlowConsumer) {
+		n.counters.slowConsumer.Add(1)
+		n.throttled.logAt(slog.LevelWarn, "slow consumer", "bus: NATS dropped messages: this node cannot keep up with its inbox", "error", err)
+		return
+	}
+	n.throttled.logAt(slog.LevelWarn, "nats error", "bus: NATS error", "error", err)
+}
+
+// Name returns this node's name.
+func (n *Node) Name() string { return n.cfg.Node }
+
+// System returns the actor system this node serves.
+func (n *Node) System() *actor.System { return n.sys }
+
+// Subjects returns the cluster's subject scheme.
+func (n *Node) Subjects() Subjects { return n.subjects }
+
+// Conn returns the node's NATS connection, for services layered on the
+// bus (request/reply subjects, events). Do not close it.
+func (n *Node) Conn() *nats.Conn { return n.nc }
+
+// Token returns the cluster token this node uses ("" with other
+// credentials), so that the processes it starts can join.
+func (n *Node) Token() string { return n.cfg.Token }
+
+// ClientURL returns the URL where other processes can connect to this
+// node's embedded server, or "" when it has no client listener.
+func (n *Node) ClientURL() string {
+	if n.srv == nil || n.cfg.Listen == "" {
+		return ""
+	}
+	return n.srv.ClientURL()
+}
+
+// ClusterURL returns the route URL of this node's embedded server
+// (host:port, for other nodes' Routes), or "" when it has none.
+func (n *Node) ClusterURL() string {
+	if n.srv == nil || n.cfg.ClusterListen == "" {
+		return ""
+	}
+	if a := n.srv.ClusterAddr(); a != nil {
+		return a.String()
+	}
+	return ""
+}
+
+// Stats returns the node's counters.
+func (n *Node) Stats() Stats { return n.counters.snapshot() }
+
+// Peers returns what this node knows of the others, sorted by name.
+func (n *Node) Peers() []PeerState { return n.members.list() }
+
+// WaitForNode returns once a heartbeat of node has arrived, or with ctx's
+// error. Messages sent to a node before its inbox subscription reached
+// this node's server may be lost (delivery is at-most-once); waiting for
+// the peer first avoids that at start-up.
+func (n *Node) WaitForNode(ctx context.Context, node string) error {
+	if node == n.cfg.Node {
+		return nil
+	}
+	return n.members.waitFor(ctx, node)
+}
+
+// loop beats and checks peers until the node closes.
+func (n *Node) loop() {
+	defer close(n.loopDone)
+	t := time.NewTicker(n.cfg.HeartbeatInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.stop:
+			return
+		case now := <-t.C:
+			n.publishHeartbeat(false)
+			for _, node := range n.members.expire(now, n.cfg.NodeTimeout) {
+				n.nodeDown(node, "no heartbeat")
+			}
+			n.failStaleRequests(now)
+		}
+	}
+}
+
+func (n *Node) publishHeartbeat(leaving bool) {
+	b, err := Marshal(&heartbeat{Node: n.cfg.Node, Incarnation: n.incarnation, MaxPayload: n.cfg.MaxPayload, Leaving: leaving})
+	if err == nil {
+		err = n.nc.Publish(n.subjects.Heartbeat(n.cfg.Node), b)
+	}
+	if err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+		n.throttled.logAt(slog.LevelWarn, "heartbeat", "bus: heartbeat not sent", "error", err)
+	}
+}
+
+func (n *Node) onHeartbeat(m *nats.Msg) {
+	var hb heartbeat
+	if err := Unmarshal(m.Data, &hb); err != nil || checkToken("node", hb.Node) != nil {
+		n.counters.malformed.Add(1)
+		n.throttled.logAt(slog.LevelWarn, "heartbeat malformed", "bus: malformed heartbeat", "subject", m.Subject, "error", err)
+		return
+	}
+	if hb.Node == n.cfg.Node {
+		if hb.Incarnation != n.incarnation {
+			n.throttled.logAt(slog.LevelError, "duplicate node", "bus: another process uses this node's name; node names must be unique", "name", hb.Node)
+		}
+		return
+	}
+	cameUp, replaced, down := n.members.heard(&hb, time.Now())
+	if replaced != nil {
+		n.nodeDown(hb.Node, replaced.reason)
+	}
+	if down {
+		n.nodeDown(hb.Node, "left")
+	}
+	if cameUp {
+		if hb.MaxPayload != n.cfg.MaxPayload {
+			n.log.Error("bus: peer has a different MaxPayload; it must be equal across the cluster",
+				"peer", hb.Node, "peer_max_payload", hb.MaxPayload, "max_payload", n.cfg.MaxPayload)
+		}
+		n.log.Info("bus: node up", "peer", hb.Node)
+	}
+}
+
+// nodeDown fails what depended on node: requests to it, and watches of
+// its actors (watchers get Terminated with ReasonNodeDown). Watches its
+// actors held on ours are dropped.
+func (n *Node) nodeDown(node, reason string) {
+	n.counters.nodesDown.Add(1)
+	n.log.Warn("bus: node down", "peer", node, "reason", reason)
+	err := &NodeDownError{Node: node, Reason: reason}
+	for _, r := range n.pending.sweep(func(r pendingRequest) bool { return r.node == node }) {
+		r.f.Fail(err)
+	}
+	out, in := n.members.takeWatches(node)
+	for _, w := range out {
+		n.sys.ApplySignal(w.watcher, actor.Signal{Kind: actor.SignalTerminated, PID: w.target, Reason: actor.ReasonNodeDown})
+	}
+	for _, w := range in {
+		n.sys.ApplySignal(w.target, actor.Signal{Kind: actor.SignalUnwatch, PID: w.watcher})
+	}
+}
+
+// failStaleRequests fails requests to nodes never heard from within
+// NodeTimeout of the request, and forgets requests that completed on
+// their own.
+func (n *Node) failStaleRequests(now time.Time) {
+	failed := n.pending.sweep(func(r pendingRequest) bool {
+		if now.Sub(r.since) <= n.cfg.NodeTimeout {
+			return false
+		}
+		p, seen := n.members.state(r.node)
+		return !seen || !p.Alive
+	})
+	for _, r := range failed {
+		r.f.Fail(&NodeDownError{Node: r.node, Reason: "never seen"})
+	}
+}
+
+// link returns the batcher for peer, making it on first use.
+func (n *Node) link(peer string) (*link, error) {
+	n.linksMu.RLock()
+	l := n.links[peer]
+	closing := n.closing
+	n.linksMu.RUnlock()
+	if l != nil {
+		return l, nil
+	}
+	if closing {
+		return nil, errLinkClosed
+	}
+	if err := checkToken("node", peer); err != nil {
+		return nil, fmt.Errorf("bus: send to node %q: %w", peer, err)
+	}
+	n.linksMu.Lock()
+	defer n.linksMu.Unlock()
+	if n.closing {
+		return nil, errLinkClosed
+	}
+	if l = n.links[peer]; l == nil {
+		l = newLink(n, peer)
+		n.links[peer] = l
+	}
+	return l, nil
+}
+
+// Close leaves the cluster: it tells peers (so they notice at once rather
+// than after NodeTimeout), publishes what is still batched, drains the
+// connection and stops the embedded server. Stop the actor system's
+// actors before, so that their last messages still go out.
+func (n *Node) Close(ctx context.Context) error {
+	n.closeOnce.Do(func() { n.closeErr = n.close(ctx) })
+	return n.closeErr
+}
+
+func (n *Node) close(ctx context.Context) error {
+	close(n.stop)
+	<-n.loopDone
+	n.linksMu.Lock()
+	n.closing = true
+	links := make([]*link, 0, len(n.links))
+	for _, l := range n.links {
+		links = append(links, l)
+	}
+	n.linksMu.Unlock()
+	for _, l := range links {
+		l.close()
+	}
+	n.publishHeartbeat(true)
+	n.sys.SetRemote(nil)
+	fctx, cancel := withDefaultTimeout(ctx)
+	defer cancel()
+	err := n.nc.FlushWithContext(fctx)
+	n.nc.Close()
+	n.shutdownServer()
+	for _, r := range n.pending.sweep(func(pendingRequest) bool { return true }) {
+		r.f.Fail(fmt.Errorf("bus: node %s closed: %w", n.cfg.Node, actor.ErrShutdown))
+	}
+	if err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+		return fmt.Errorf("bus: close: %w", err)
+	}
+	return nil
+}
+
+func (n *Node) shutdownServer() {
+	if n.srv != nil {
+		n.srv.Shutdown()
+		n.srv.WaitForShutdown()
+	}
+}
