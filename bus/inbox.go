@@ -56,6 +56,7 @@ func (c senderCache) get(node, id []byte) *actor.PID {
 // onInbox handles one batch of envelopes. NATS calls it on one goroutine,
 // in order, which keeps the order of every sender–receiver pair.
 func (n *Node) onInbox(m *nats.Msg) {
+	defer n.handled(m.Reply, len(m.Data))
 	r := reader{b: m.Data}
 	var e inEnvelope
 	for !r.done() {

@@ -30,18 +30,25 @@ type link struct {
 	scratch bytes.Buffer
 	closed  bool
 
-	pubMu sync.Mutex // held while publishing a cut batch
-	kick  chan struct{}
-	done  chan struct{}
+	pubMu     sync.Mutex // held while publishing a cut batch
+	published uint64     // bytes published, guarded by pubMu
+	acked     ackedCounter
+	ackSignal chan struct{}
+	ackTo     string // reply subject for the peer's acknowledgements
+
+	kick chan struct{}
+	done chan struct{}
 }
 
 func newLink(n *Node, peer string) *link {
 	l := &link{
-		n:       n,
-		peer:    peer,
-		subject: n.subjects.inbox(peer),
-		kick:    make(chan struct{}, 1),
-		done:    make(chan struct{}),
+		n:         n,
+		peer:      peer,
+		subject:   n.subjects.inbox(peer),
+		kick:      make(chan struct{}, 1),
+		done:      make(chan struct{}),
+		ackSignal: make(chan struct{}, 1),
+		ackTo:     n.ackSubject(peer),
 	}
 	go l.flusher()
 	return l
@@ -119,9 +126,17 @@ func (l *link) publishLocked(split int) {
 	l.mu.Unlock()
 }
 
-// publish hands one batch to NATS, which copies it.
+// publish hands one batch to NATS, which copies it, once the flow window
+// has room for it.
 func (l *link) publish(batch []byte, count int) {
-	if err := l.n.nc.Publish(l.subject, batch); err != nil {
+	if !l.awaitWindow(len(batch)) {
+		l.n.counters.sendErrors.Add(uint64(count))
+		l.n.throttled.logAt(slog.LevelWarn, "publish down", "bus: peer is down; messages dropped",
+			"peer", l.peer, "envelopes", count)
+		return
+	}
+	l.published += uint64(len(batch))
+	if err := l.n.nc.PublishRequest(l.subject, l.ackTo, batch); err != nil {
 		l.n.counters.sendErrors.Add(uint64(count))
 		l.n.throttled.logAt(slog.LevelWarn, "publish", "bus: publish failed; messages dropped",
 			"peer", l.peer, "envelopes", count, "bytes", len(batch), "error", err)

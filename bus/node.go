@@ -26,7 +26,8 @@ type Node struct {
 	throttled   *throttledLog
 	subjects    Subjects
 	srv         *server.Server // nil when connected to an external NATS
-	nc          *nats.Conn
+	nc          *nats.Conn     // envelopes
+	ctl         *nats.Conn     // heartbeats and flow control
 	incarnation uint64
 
 	counters counters
@@ -37,8 +38,9 @@ type Node struct {
 	links   map[string]*link
 	closing bool
 
-	inboxSub, hbSub *nats.Subscription
-	senders         senderCache // used by the inbox goroutine only
+	inboxSub, hbSub, ackSub *nats.Subscription
+	senders                 senderCache // used by the inbox goroutine only
+	acks                    inboxAcks   // used by the inbox goroutine only
 
 	stop      chan struct{}
 	loopDone  chan struct{}
@@ -73,6 +75,7 @@ func Start(ctx context.Context, sys *actor.System, cfg Config) (*Node, error) {
 		members:     newMembership(),
 		links:       make(map[string]*link),
 		senders:     make(senderCache),
+		acks:        make(inboxAcks),
 		stop:        make(chan struct{}),
 		loopDone:    make(chan struct{}),
 	}
@@ -123,34 +126,48 @@ func randomIncarnation() uint64 {
 	return binary.LittleEndian.Uint64(b[:]) | 1
 }
 
-// connect opens the connection and subscribes the inbox and heartbeats.
-func (n *Node) connect(ctx context.Context) error {
-	nc, err := connect(ctx, &n.cfg, n.srv, n.onAsyncError)
-	if err != nil {
+// connect opens the node's two connections and subscribes. Envelopes
+// travel on the data connection; heartbeats and flow-control
+// acknowledgements on a control connection of their own, so that a
+// congested data path (a slow peer, a full flow window) can delay neither
+// the news that a node is alive nor the acknowledgements that unblock it.
+func (n *Node) connect(ctx context.Context) (err error) {
+	if n.nc, err = connect(ctx, &n.cfg, n.srv, "data", n.onAsyncError); err != nil {
 		return err
 	}
-	n.nc = nc
-	if n.inboxSub, err = nc.Subscribe(n.subjects.inbox(n.cfg.Node), n.onInbox); err != nil {
-		nc.Close()
+	if n.ctl, err = connect(ctx, &n.cfg, n.srv, "control", n.onAsyncError); err != nil {
+		n.nc.Close()
+		return err
+	}
+	defer func() {
+		if err != nil {
+			n.nc.Close()
+			n.ctl.Close()
+		}
+	}()
+	if n.inboxSub, err = n.nc.Subscribe(n.subjects.inbox(n.cfg.Node), n.onInbox); err != nil {
 		return fmt.Errorf("bus: subscribe inbox: %w", err)
 	}
-	if n.hbSub, err = nc.Subscribe(n.subjects.heartbeats(), n.onHeartbeat); err != nil {
-		nc.Close()
-		return fmt.Errorf("bus: subscribe heartbeats: %w", err)
-	}
 	// A burst must not make NATS drop envelopes for want of client-side
-	// buffer: allow many messages, bounded in bytes.
+	// buffer: allow many messages, bounded in bytes. The flow window keeps
+	// each peer far below it.
 	if err := n.inboxSub.SetPendingLimits(-1, 512<<20); err != nil {
-		nc.Close()
 		return fmt.Errorf("bus: inbox limits: %w", err)
 	}
-	n.publishHeartbeat(false)
+	if n.hbSub, err = n.ctl.Subscribe(n.subjects.heartbeats(), n.onHeartbeat); err != nil {
+		return fmt.Errorf("bus: subscribe heartbeats: %w", err)
+	}
+	if n.ackSub, err = n.ctl.Subscribe(n.acksSubject(), n.onAck); err != nil {
+		return fmt.Errorf("bus: subscribe acknowledgements: %w", err)
+	}
 	fctx, cancel := withDefaultTimeout(ctx)
 	defer cancel()
-	if err := nc.FlushWithContext(fctx); err != nil {
-		nc.Close()
-		return fmt.Errorf("bus: connect: %w", err)
+	for _, c := range []*nats.Conn{n.nc, n.ctl} {
+		if err := c.FlushWithContext(fctx); err != nil {
+			return fmt.Errorf("bus: connect: %w", err)
+		}
 	}
+	n.publishHeartbeat(false)
 	return nil
 }
 
@@ -248,7 +265,7 @@ func (n *Node) loop() {
 func (n *Node) publishHeartbeat(leaving bool) {
 	b, err := Marshal(&heartbeat{Node: n.cfg.Node, Incarnation: n.incarnation, MaxPayload: n.cfg.MaxPayload, Leaving: leaving})
 	if err == nil {
-		err = n.nc.Publish(n.subjects.Heartbeat(n.cfg.Node), b)
+		err = n.ctl.Publish(n.subjects.Heartbeat(n.cfg.Node), b)
 	}
 	if err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
 		n.throttled.logAt(slog.LevelWarn, "heartbeat", "bus: heartbeat not sent", "error", err)
@@ -373,7 +390,11 @@ func (n *Node) close(ctx context.Context) error {
 	fctx, cancel := withDefaultTimeout(ctx)
 	defer cancel()
 	err := n.nc.FlushWithContext(fctx)
+	if cerr := n.ctl.FlushWithContext(fctx); err == nil {
+		err = cerr
+	}
 	n.nc.Close()
+	n.ctl.Close()
 	n.shutdownServer()
 	for _, r := range n.pending.sweep(func(pendingRequest) bool { return true }) {
 		r.f.Fail(fmt.Errorf("bus: node %s closed: %w", n.cfg.Node, actor.ErrShutdown))

@@ -17,16 +17,22 @@ import (
 // the cluster token.
 const routeUser = "goray"
 
+// serverMaxPending is the embedded server's per-client outbound buffer.
+const serverMaxPending = 256 << 20
+
 // serverReadyTimeout bounds how long an embedded server may take to start.
 const serverReadyTimeout = 10 * time.Second
 
 // startServer starts the node's embedded NATS server.
 func startServer(cfg *Config) (*server.Server, error) {
 	opts := &server.Options{
-		ServerName:    cfg.Cluster + "-" + cfg.Node,
-		DontListen:    cfg.Listen == "",
-		NoSigs:        true,
-		MaxPayload:    int32(cfg.MaxPayload),
+		ServerName: cfg.Cluster + "-" + cfg.Node,
+		DontListen: cfg.Listen == "",
+		NoSigs:     true,
+		MaxPayload: int32(cfg.MaxPayload),
+		// Room for a few peers' full flow windows in one client's
+		// outbound buffer before the server calls it a slow consumer.
+		MaxPending:    serverMaxPending,
 		Authorization: cfg.Token,
 		TLSConfig:     cfg.TLS,
 		TLSTimeout:    2,
@@ -113,9 +119,9 @@ func routeURL(seed, token string) (*url.URL, error) {
 
 // connect opens the node's NATS connection: in-process to the embedded
 // server, or to cfg.URL.
-func connect(ctx context.Context, cfg *Config, srv *server.Server, onErr nats.ErrHandler) (*nats.Conn, error) {
+func connect(ctx context.Context, cfg *Config, srv *server.Server, role string, onErr nats.ErrHandler) (*nats.Conn, error) {
 	opts := []nats.Option{
-		nats.Name("goray " + cfg.Cluster + "/" + cfg.Node),
+		nats.Name("goray " + cfg.Cluster + "/" + cfg.Node + " " + role),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(100 * time.Millisecond),
 		nats.ErrorHandler(onErr),

@@ -15,9 +15,12 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/nats-io/nats.go"
 
 	"github.com/goray-dev/goray/actor"
 	"github.com/goray-dev/goray/bus"
@@ -40,6 +43,7 @@ func run() error {
 		count  = flag.Int("n", 100, "requests the role makes")
 		wait   = flag.Duration("wait", 20*time.Second, "how long the role waits for its peer")
 		debug  = flag.Bool("debug", false, "log at debug level")
+		prof   = flag.String("cpuprofile", "", "write a CPU profile to this file")
 	)
 	flag.StringVar(&cfg.Node, "node", "", "node name")
 	flag.StringVar(&cfg.Cluster, "cluster", "test", "cluster name")
@@ -53,6 +57,16 @@ func run() error {
 	flag.Parse()
 	if routes != "" {
 		cfg.Routes = strings.Split(routes, ",")
+	}
+	if *prof != "" {
+		f, err := os.Create(*prof)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	level := slog.LevelWarn
 	if *debug {
@@ -77,6 +91,11 @@ func run() error {
 		if _, err := sys.SpawnNamed(props, name); err != nil {
 			return err
 		}
+	}
+	// A bare NATS responder on the same connection, so benchmarks can put
+	// goray's request-reply next to NATS's own.
+	if _, err := node.Conn().Subscribe(bustest.BareEchoSubject(node.Name()), func(m *nats.Msg) { _ = m.Respond(m.Data) }); err != nil {
+		return err
 	}
 	ready, _ := json.Marshal(map[string]string{
 		"node": node.Name(), "client_url": node.ClientURL(), "cluster_url": node.ClusterURL(),

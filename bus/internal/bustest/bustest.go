@@ -184,3 +184,7 @@ func (t *FastTick) UnmarshalCBOR(data []byte) error {
 	}
 	return err
 }
+
+// BareEchoSubject is where a busnode answers plain NATS requests with
+// their own payload.
+func BareEchoSubject(node string) string { return "bench.echo." + node }
