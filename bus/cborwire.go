@@ -146,12 +146,19 @@ func (r *reader) skip(depth int) error {
 	if depth <= 0 {
 		return errTooDeep
 	}
+	start := r.off
 	major, n, err := r.head()
 	if err != nil {
 		return err
 	}
 	switch major {
-	case majorUint, majorNeg, majorOther:
+	case majorUint, majorNeg:
+		return nil
+	case majorOther:
+		// RFC 8949 3.3: simple values below 32 must use the one-byte form.
+		if r.b[start] == majorOther|24 && n < 32 {
+			return errBadType
+		}
 		return nil
 	case majorBytes, majorText:
 		if n > uint64(len(r.b)-r.off) {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"strings"
 	"time"
 )
 
@@ -178,10 +177,10 @@ func checkToken(what, s string) error {
 	if s == "" {
 		return configError("%s name is empty", what)
 	}
-	if i := strings.IndexFunc(s, func(r rune) bool {
-		return !(r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z')
-	}); i >= 0 {
-		return configError("%s name %q: character %q is not allowed (letters, digits, '-', '_')", what, s, s[i])
+	for _, r := range s {
+		if !(r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+			return configError("%s name %q: character %q is not allowed (letters, digits, '-', '_')", what, s, r)
+		}
 	}
 	return nil
 }

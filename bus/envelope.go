@@ -140,18 +140,18 @@ func endBody(b []byte, start int) {
 // inEnvelope is a decoded envelope. Its byte slices alias the batch it was
 // read from and are valid only while the batch is being handled.
 type inEnvelope struct {
-	kind                  uint64
-	targetNode, targetID  []byte
-	targetReq             uint64
-	senderNode, senderID  []byte
-	senderReq             uint64
-	typ                   []byte
-	signal                uint64
-	pidNode, pidID        []byte
-	reason, code          uint64
-	text                  []byte
-	body                  []byte
-	hasBody, hasSenderPID bool
+	kind                 uint64
+	targetNode, targetID []byte
+	targetReq            uint64
+	senderNode, senderID []byte
+	senderReq            uint64
+	typ                  []byte
+	signal               uint64
+	pidNode, pidID       []byte
+	reason, code         uint64
+	text                 []byte
+	body                 []byte
+	hasBody              bool
 }
 
 // MalformedError says why bytes from the wire are not a valid envelope.

@@ -164,6 +164,12 @@ func (n *Node) handleSignal(e *inEnvelope) {
 	}
 	kind := actor.SignalKind(e.signal)
 	target := &actor.PID{Node: n.cfg.Node, ID: string(e.targetID)}
+	if e.targetReq != 0 {
+		// A signal for a request's future (someone watched a request's
+		// sender): no actor is behind it, so a watch is answered at once
+		// with ReasonNotFound.
+		target.ID = requestPIDID(e.targetReq)
+	}
 	switch kind {
 	case actor.SignalWatch, actor.SignalUnwatch:
 		if about == nil {

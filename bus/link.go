@@ -23,12 +23,11 @@ type link struct {
 	peer    string
 	subject string
 
-	mu      sync.Mutex
-	buf     []byte // the open batch
-	spare   []byte // the last published batch's memory, for reuse
-	count   int    // envelopes in buf
-	scratch bytes.Buffer
-	closed  bool
+	mu     sync.Mutex
+	buf    []byte // the open batch
+	spare  []byte // the last published batch's memory, for reuse
+	count  int    // envelopes in buf
+	closed bool
 
 	pubMu     sync.Mutex // held while publishing a cut batch
 	published uint64     // bytes published, guarded by pubMu
@@ -57,31 +56,61 @@ func newLink(n *Node, peer string) *link {
 // errLinkClosed fails sends after the node began closing.
 var errLinkClosed = fmt.Errorf("bus: node is closing")
 
-// append encodes one envelope (with msg as its body when withBody) into
-// the open batch.
+// encodeBuf is scratch memory for encoding one envelope outside the
+// link's lock.
+type encodeBuf struct {
+	b       []byte
+	scratch bytes.Buffer
+}
+
+var encodeBufs = sync.Pool{New: func() any { return new(encodeBuf) }}
+
+// maxPooledEncode keeps rare large messages from pinning memory in the pool.
+const maxPooledEncode = 64 << 10
+
+// encodeEnvelope encodes one envelope, with msg as its body when
+// withBody, refusing bodies over limit.
+func encodeEnvelope(eb *encodeBuf, h *header, msg any, withBody bool, limit int) error {
+	b := appendHeader(eb.b[:0], h, withBody)
+	if withBody {
+		var bodyStart int
+		var err error
+		b, bodyStart = beginBody(b)
+		out, err := appendBody(b, msg, &eb.scratch)
+		if err == nil && len(out)-bodyStart > limit {
+			err = &TooLargeError{Size: len(out) - bodyStart, Limit: limit}
+		}
+		if err != nil {
+			return fmt.Errorf("bus: encode %T: %w", msg, err)
+		}
+		b = out
+		endBody(b, bodyStart)
+	}
+	eb.b = b
+	return nil
+}
+
+// append encodes one envelope (with msg as its body when withBody) and
+// adds it to the open batch. Encoding happens outside the lock: senders on
+// different cores encode in parallel, and a panicking or failing encoder
+// cannot leave the batch half-written or the lock held.
 func (l *link) append(h *header, msg any, withBody bool) error {
+	eb := encodeBufs.Get().(*encodeBuf)
+	defer func() {
+		if cap(eb.b) <= maxPooledEncode {
+			encodeBufs.Put(eb)
+		}
+	}()
+	if err := encodeEnvelope(eb, h, msg, withBody, l.n.cfg.MaxMessageBytes); err != nil {
+		return err
+	}
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
 		return errLinkClosed
 	}
 	start := len(l.buf)
-	b := appendHeader(l.buf, h, withBody)
-	if withBody {
-		var bodyStart int
-		var err error
-		b, bodyStart = beginBody(b)
-		b, err = appendBody(b, msg, &l.scratch)
-		if err == nil && len(b)-bodyStart > l.n.cfg.MaxMessageBytes {
-			err = &TooLargeError{Size: len(b) - bodyStart, Limit: l.n.cfg.MaxMessageBytes}
-		}
-		if err != nil {
-			l.buf = b[:start]
-			l.mu.Unlock()
-			return fmt.Errorf("bus: encode %T: %w", msg, err)
-		}
-		endBody(b, bodyStart)
-	}
+	b := append(l.buf, eb.b...)
 	l.buf = b
 	l.count++
 	switch {

@@ -2,8 +2,6 @@ package bus_test
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"testing"
@@ -113,5 +111,5 @@ func TestSpawnOnAndUnknownActor(t *testing.T) {
 
 	_, err = a.sys.Request(ctx, pid, struct{ X int }{1})
 	assert.ErrorIs(t, err, bus.ErrUnregisteredType)
-	fmt.Println(a.node.Stats(), errors.Is(err, bus.ErrUnregisteredType))
+
 }

@@ -30,20 +30,27 @@ func LoadOrCreateToken(path string) (string, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return "", fmt.Errorf("bus: token file: %w", err)
 	}
-	tok = NewToken()
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, fs.ErrExist) {
-		return readToken(path) // another process made it first
-	}
+	// Write the token under a temporary name and link it into place, so
+	// that a process racing this one sees no file or a complete one, never
+	// an empty one.
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".token-*")
 	if err != nil {
 		return "", fmt.Errorf("bus: token file: %w", err)
 	}
-	_, werr := f.WriteString(tok + "\n")
-	if cerr := f.Close(); werr == nil {
+	defer os.Remove(tmp.Name())
+	tok = NewToken()
+	_, werr := tmp.WriteString(tok + "\n")
+	if cerr := tmp.Close(); werr == nil {
 		werr = cerr
 	}
 	if werr != nil {
 		return "", fmt.Errorf("bus: token file %s: %w", path, werr)
+	}
+	if err := os.Link(tmp.Name(), path); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return readToken(path) // another process made it first
+		}
+		return "", fmt.Errorf("bus: token file: %w", err)
 	}
 	return tok, nil
 }
