@@ -306,7 +306,11 @@ func (n *Node) onHeartbeat(m *nats.Msg) {
 // actors held on ours are dropped.
 func (n *Node) nodeDown(node, reason string) {
 	n.counters.nodesDown.Add(1)
-	n.log.Warn("bus: node down", "peer", node, "reason", reason)
+	level := slog.LevelWarn
+	if reason == "left" {
+		level = slog.LevelInfo // a clean goodbye is not a problem
+	}
+	n.log.Log(context.Background(), level, "bus: node down", "peer", node, "reason", reason)
 	err := &NodeDownError{Node: node, Reason: reason}
 	for _, r := range n.pending.sweep(func(r pendingRequest) bool { return r.node == node }) {
 		r.f.Fail(err)

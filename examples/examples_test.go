@@ -29,7 +29,7 @@ func TestMain(m *testing.M) {
 	binDir = dir
 	code := func() int {
 		defer os.RemoveAll(dir)
-		for _, name := range []string{"quickstart", "pingpong", "supervision"} {
+		for _, name := range []string{"quickstart", "pingpong", "supervision", "remote"} {
 			cmd := exec.Command("go", "build", "-o", filepath.Join(dir, name), "./"+name)
 			cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 			if err := cmd.Run(); err != nil {
@@ -92,4 +92,15 @@ func TestSupervisionMaxRetriesFlag(t *testing.T) {
 	out := run(t, "supervision", "-max-retries", "0")
 	assert.Contains(t, out, "supervision: service/supervisor/worker exceeded max_retries=0: stopped, failure escalated\n")
 	assert.Contains(t, out, "worker: job 6 done by instance")
+}
+
+func TestRemote(t *testing.T) {
+	assert.Equal(t, `server: node up, greeter ready
+client: server says "Hello, Ada!"
+client: server says "Hello, Grace!"
+client: counter on server sums 1..100 to 5050
+client: counter terminated (stopped)
+client: asking a missing actor: dead letter = true
+server: client process done
+`, run(t, "remote"))
 }
