@@ -227,7 +227,11 @@ func (n *Node) ClusterURL() string {
 }
 
 // Stats returns the node's counters.
-func (n *Node) Stats() Stats { return n.counters.snapshot() }
+func (n *Node) Stats() Stats {
+	st := n.counters.snapshot()
+	st.PendingRequests = n.pending.len()
+	return st
+}
 
 // Peers returns what this node knows of the others, sorted by name.
 func (n *Node) Peers() []PeerState { return n.members.list() }

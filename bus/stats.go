@@ -20,6 +20,8 @@ type Stats struct {
 	Undeliverable uint64 // incoming messages for actors that are not here
 	NodesDown     uint64 // peers declared down
 	SlowConsumer  uint64 // times NATS dropped messages for this node's subscriptions
+
+	PendingRequests int // requests to other nodes awaiting their reply now
 }
 
 // counters are the live Stats, updated atomically.
