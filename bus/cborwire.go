@@ -70,6 +70,17 @@ func (r *reader) done() bool { return r.off >= len(r.b) }
 // sends uses them, and they would make the size of an item unknowable
 // before reading it.
 func (r *reader) head() (major byte, n uint64, err error) {
+	// Small arguments, the common case, take the inlined path.
+	if r.off < len(r.b) && r.b[r.off]&0x1f < 24 {
+		ib := r.b[r.off]
+		r.off++
+		return ib & 0xe0, uint64(ib & 0x1f), nil
+	}
+	return r.headLong()
+}
+
+// headLong reads a head whose argument follows the initial byte.
+func (r *reader) headLong() (major byte, n uint64, err error) {
 	if r.off >= len(r.b) {
 		return 0, 0, errTruncated
 	}
