@@ -50,12 +50,14 @@ func startServer(cfg *Config) (*server.Server, error) {
 			return nil, configError("Listen: %v", err)
 		}
 		opts.Host, opts.Port = host, port
+		warnIfExposed(cfg, "client", host)
 	}
 	if cfg.ClusterListen != "" {
 		host, port, err := splitAddr(cfg.ClusterListen)
 		if err != nil {
 			return nil, configError("ClusterListen: %v", err)
 		}
+		warnIfExposed(cfg, "cluster", host)
 		opts.Cluster = server.ClusterOpts{
 			Name:           cfg.Cluster,
 			Host:           host,
@@ -100,7 +102,18 @@ func splitAddr(addr string) (string, int, error) {
 	if port == 0 {
 		port = server.RANDOM_PORT
 	}
+	if host == "" {
+		host = "127.0.0.1" // ":4222" means loopback: other hosts only when asked by name
+	}
 	return host, port, nil
+}
+
+// warnIfExposed logs when a listener is reachable from other hosts
+// without TLS: the token then crosses the network in clear.
+func warnIfExposed(cfg *Config, what, host string) {
+	if ip := net.ParseIP(host); (ip == nil || !ip.IsLoopback()) && host != "localhost" && cfg.TLS == nil {
+		cfg.Logger.Warn("bus: listening beyond loopback without TLS; the cluster token travels in clear", "listener", what, "host", host)
+	}
 }
 
 // routeURL turns a seed address into a route URL carrying the cluster's
