@@ -28,28 +28,33 @@ const flowWait = 5 * time.Second
 // flowWindow is how many unacknowledged bytes a link may have in flight.
 func (n *Node) flowWindow() uint64 { return uint64(2 * n.cfg.MaxPayload) }
 
-// ackSubject is where peer acknowledges what this node's link sent it.
-func (n *Node) ackSubject(peer string) string {
-	return n.subjects.prefix + "n." + n.cfg.Node + ".ack." + strconv.FormatUint(n.incarnation, 36) + "." + peer
+// ackSubject is where peer acknowledges what the link of generation gen
+// sent it. Each link has its own subject, so the receiver counts every
+// link's bytes from zero: a link replaced after the peer restarted starts
+// afresh.
+func (n *Node) ackSubject(peer string, gen uint64) string {
+	return n.acksPrefix() + peer + "." + strconv.FormatUint(gen, 36)
 }
 
-// acksSubject matches ackSubject for every peer.
-func (n *Node) acksSubject() string {
-	return n.subjects.prefix + "n." + n.cfg.Node + ".ack." + strconv.FormatUint(n.incarnation, 36) + ".*"
+func (n *Node) acksPrefix() string {
+	return n.subjects.prefix + "n." + n.cfg.Node + ".ack." + strconv.FormatUint(n.incarnation, 36) + "."
 }
+
+// acksSubject matches ackSubject for every peer and link.
+func (n *Node) acksSubject() string { return n.acksPrefix() + "*.*" }
 
 // onAck records a peer's acknowledgement: the total bytes it has handled
-// from this node's link to it.
+// from one of this node's links to it.
 func (n *Node) onAck(m *nats.Msg) {
-	peer := m.Subject[strings.LastIndexByte(m.Subject, '.')+1:]
-	if len(m.Data) != 8 {
+	peer, gen, ok := strings.Cut(strings.TrimPrefix(m.Subject, n.acksPrefix()), ".")
+	if !ok || len(m.Data) != 8 {
 		n.counters.malformed.Add(1)
 		return
 	}
 	n.linksMu.RLock()
 	l := n.links[peer]
 	n.linksMu.RUnlock()
-	if l != nil {
+	if l != nil && strconv.FormatUint(l.gen, 36) == gen {
 		l.acknowledged(binary.BigEndian.Uint64(m.Data))
 	}
 }
@@ -79,6 +84,9 @@ func (l *link) awaitWindow(size int) bool {
 	for l.published+uint64(size)-l.acked.Load() > window && l.published > l.acked.Load() {
 		if err := l.n.checkPeer(l.peer); err != nil {
 			return false
+		}
+		if _, seen := l.n.members.state(l.peer); !seen && time.Since(l.created) > l.n.cfg.NodeTimeout {
+			return false // a node that never answered: nobody will acknowledge
 		}
 		if waited >= flowWait {
 			l.n.throttled.logAt(slog.LevelWarn, "flow", "bus: peer has not acknowledged for a while; publishing anyway",

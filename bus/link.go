@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 )
 
 // link batches the envelopes bound for one peer node. Senders append
@@ -21,7 +22,9 @@ import (
 type link struct {
 	n       *Node
 	peer    string
+	gen     uint64 // tells this link's acknowledgements from a replaced one's
 	subject string
+	created time.Time
 
 	mu     sync.Mutex
 	buf    []byte // the open batch
@@ -40,14 +43,17 @@ type link struct {
 }
 
 func newLink(n *Node, peer string) *link {
+	gen := n.linkGen.Add(1)
 	l := &link{
 		n:         n,
 		peer:      peer,
+		gen:       gen,
+		created:   time.Now(),
 		subject:   n.subjects.inbox(peer),
 		kick:      make(chan struct{}, 1),
 		done:      make(chan struct{}),
 		ackSignal: make(chan struct{}, 1),
-		ackTo:     n.ackSubject(peer),
+		ackTo:     n.ackSubject(peer, gen),
 	}
 	go l.flusher()
 	return l

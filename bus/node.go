@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -36,9 +37,11 @@ type Node struct {
 
 	linksMu sync.RWMutex
 	links   map[string]*link
+	linkGen atomic.Uint64
 	closing bool
 
 	inboxSub, hbSub, ackSub *nats.Subscription
+	inboxPID                *actor.PID
 	senders                 senderCache // used by the inbox goroutine only
 	acks                    inboxAcks   // used by the inbox goroutine only
 
@@ -85,7 +88,16 @@ func Start(ctx context.Context, sys *actor.System, cfg Config) (*Node, error) {
 			return nil, err
 		}
 	}
+	n.startInbox()
 	if err := n.connect(ctx); err != nil {
+		n.sys.Stop(n.inboxPID)
+		n.shutdownServer()
+		return nil, err
+	}
+	if err := n.fitServerPayload(); err != nil {
+		n.nc.Close()
+		n.ctl.Close()
+		n.sys.Stop(n.inboxPID)
 		n.shutdownServer()
 		return nil, err
 	}
@@ -168,6 +180,24 @@ func (n *Node) connect(ctx context.Context) (err error) {
 		}
 	}
 	n.publishHeartbeat(false)
+	return nil
+}
+
+// fitServerPayload lowers MaxPayload (and what depends on it) to what the
+// NATS server accepts, which an external server may set lower: a batch
+// the server refuses would be lost whole.
+func (n *Node) fitServerPayload() error {
+	limit := int(n.nc.MaxPayload())
+	if limit <= 0 || limit >= n.cfg.MaxPayload {
+		return nil
+	}
+	if limit < 64<<10 {
+		return configError("the NATS server's max_payload of %d bytes is below the 64 KiB the bus needs", limit)
+	}
+	n.log.Info("bus: NATS server's max_payload is below MaxPayload; using it", "max_payload", limit, "configured", n.cfg.MaxPayload)
+	n.cfg.MaxPayload = limit
+	n.cfg.MaxMessageBytes = min(n.cfg.MaxMessageBytes, limit-envelopeRoom)
+	n.cfg.FlushBytes = min(n.cfg.FlushBytes, limit/2)
 	return nil
 }
 
@@ -319,6 +349,15 @@ func (n *Node) nodeDown(node, reason string) {
 	for _, r := range n.pending.sweep(func(r pendingRequest) bool { return r.node == node }) {
 		r.f.Fail(err)
 	}
+	// The link's flow accounting belongs to the incarnation that is gone;
+	// the next send makes a fresh link. What the old one still holds is
+	// dropped as it notices the peer is down.
+	n.linksMu.Lock()
+	if l := n.links[node]; l != nil {
+		delete(n.links, node)
+		go l.close()
+	}
+	n.linksMu.Unlock()
 	out, in := n.members.takeWatches(node)
 	for _, w := range out {
 		n.sys.ApplySignal(w.watcher, actor.Signal{Kind: actor.SignalTerminated, PID: w.target, Reason: actor.ReasonNodeDown})
@@ -341,6 +380,9 @@ func (n *Node) failStaleRequests(now time.Time) {
 	})
 	for _, r := range failed {
 		r.f.Fail(&NodeDownError{Node: r.node, Reason: "never seen"})
+	}
+	for _, w := range n.members.staleWatches(now, n.cfg.NodeTimeout) {
+		n.sys.ApplySignal(w.watcher, actor.Signal{Kind: actor.SignalTerminated, PID: w.target, Reason: actor.ReasonNodeDown})
 	}
 }
 

@@ -57,6 +57,7 @@ type peer struct {
 type watchOut struct {
 	watcher *actor.PID // local
 	target  *actor.PID // on the peer
+	since   time.Time
 }
 
 type watchKey struct{ watcherNode, watcherID, targetID string }
@@ -209,4 +210,28 @@ func (m *membership) takeWatches(node string) (out, in []watchOut) {
 	delete(m.out, node)
 	delete(m.in, node)
 	return out, in
+}
+
+// staleWatches removes and returns watches of actors on nodes never heard
+// from within timeout of the watch: like a request, a watch of a node that
+// never shows up ends as if the node were down.
+func (m *membership) staleWatches(now time.Time, timeout time.Duration) []watchOut {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var stale []watchOut
+	for node, t := range m.out {
+		if _, seen := m.peers[node]; seen {
+			continue
+		}
+		for k, w := range t {
+			if now.Sub(w.since) > timeout {
+				stale = append(stale, w)
+				delete(t, k)
+			}
+		}
+		if len(t) == 0 {
+			delete(m.out, node)
+		}
+	}
+	return stale
 }

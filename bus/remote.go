@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/goray-dev/goray/actor"
 )
@@ -90,7 +91,7 @@ func (n *Node) wireSender(sender *actor.PID) wirePID {
 func (n *Node) Signal(target *actor.PID, sig actor.Signal) {
 	switch sig.Kind {
 	case actor.SignalWatch:
-		w := watchOut{watcher: sig.PID, target: target}
+		w := watchOut{watcher: sig.PID, target: target, since: time.Now()}
 		if err := n.checkPeer(target.Node); err != nil {
 			n.sys.ApplySignal(sig.PID, actor.Signal{Kind: actor.SignalTerminated, PID: target, Reason: actor.ReasonNodeDown})
 			return
@@ -140,7 +141,7 @@ func (n *Node) replyError(sender *actor.PID, code ErrorCode, text string) {
 	if !ok {
 		return
 	}
-	h := header{kind: kindError, target: wirePID{node: sender.Node, req: req}, code: uint64(code), text: text}
+	h := header{kind: kindError, target: wirePID{node: sender.Node, req: req}, sender: wirePID{node: n.cfg.Node}, code: uint64(code), text: text}
 	_ = n.sendHeader(sender.Node, &h)
 }
 

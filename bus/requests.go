@@ -63,6 +63,15 @@ func (p *pendingRequests) take(id uint64) *actor.Future {
 	return r.f
 }
 
+// peek returns the future of request id, leaving it pending.
+func (p *pendingRequests) peek(id uint64) *actor.Future {
+	s := p.shard(id)
+	s.mu.Lock()
+	r := s.m[id]
+	s.mu.Unlock()
+	return r.f
+}
+
 // sweep drops requests whose futures completed by themselves (timed out,
 // cancelled) and returns the pending ones for which fail says so.
 func (p *pendingRequests) sweep(fail func(pendingRequest) bool) []pendingRequest {
