@@ -123,6 +123,15 @@ func (r *reader) headLong() (major byte, n uint64, err error) {
 }
 
 func (r *reader) uint() (uint64, error) {
+	// Keys and small values: one byte, inlined.
+	if r.off < len(r.b) && r.b[r.off] < 24 {
+		r.off++
+		return uint64(r.b[r.off-1]), nil
+	}
+	return r.uintLong()
+}
+
+func (r *reader) uintLong() (uint64, error) {
 	major, n, err := r.head()
 	if err != nil {
 		return 0, err
@@ -136,6 +145,15 @@ func (r *reader) uint() (uint64, error) {
 // bytesOf reads a byte or text string of the given major type; the result
 // aliases the input.
 func (r *reader) bytesOf(want byte) ([]byte, error) {
+	// Short strings (node names, ids, type names): inlined.
+	if i := r.off; i < len(r.b) && r.b[i]&0xe0 == want && r.b[i]&0x1f < 24 && i+1+int(r.b[i]&0x1f) <= len(r.b) {
+		r.off = i + 1 + int(r.b[i]&0x1f)
+		return r.b[i+1 : r.off], nil
+	}
+	return r.bytesLong(want)
+}
+
+func (r *reader) bytesLong(want byte) ([]byte, error) {
 	major, n, err := r.head()
 	if err != nil {
 		return nil, err

@@ -65,63 +65,51 @@ type header struct {
 const bodyLenSize = 5
 
 // appendHeader appends an envelope's map head and fields; withBody says
-// that a body field follows, to be written by beginBody and endBody.
+// that a body field follows, to be written by beginBody and endBody. The
+// map head is one byte (an envelope has fewer than 24 fields), so it is
+// written first and its count patched in at the end.
 func appendHeader(b []byte, h *header, withBody bool) []byte {
-	n := 1
-	count := func(present bool) {
-		if present {
-			n++
-		}
-	}
-	count(h.target.node != "")
-	count(h.target.id != "")
-	count(h.target.req != 0)
-	count(h.sender.node != "")
-	count(h.sender.id != "")
-	count(h.sender.req != 0)
-	count(h.typ != "")
-	count(h.signal != 0)
-	count(h.pid.node != "")
-	count(h.pid.id != "")
-	count(h.reason != 0)
-	count(h.code != 0)
-	count(h.text != "")
-	count(withBody)
-
-	b = appendHead(b, majorMap, uint64(n))
+	head := len(b)
+	b = append(b, majorMap)
 	b = appendUint(appendUint(b, keyKind), h.kind)
-	b = appendPID(b, h.target, keyTargetNode, keyTargetID, keyTargetReq)
-	b = appendPID(b, h.sender, keySenderNode, keySenderID, keySenderReq)
+	n := 1
+	b, n = appendPID(b, n, h.target, keyTargetNode, keyTargetID, keyTargetReq)
+	b, n = appendPID(b, n, h.sender, keySenderNode, keySenderID, keySenderReq)
 	if h.typ != "" {
-		b = appendText(appendUint(b, keyType), h.typ)
+		b, n = appendText(appendUint(b, keyType), h.typ), n+1
 	}
 	if h.signal != 0 {
-		b = appendUint(appendUint(b, keySignal), h.signal)
+		b, n = appendUint(appendUint(b, keySignal), h.signal), n+1
 	}
-	b = appendPID(b, h.pid, keyPIDNode, keyPIDID, 0)
+	b, n = appendPID(b, n, h.pid, keyPIDNode, keyPIDID, 0)
 	if h.reason != 0 {
-		b = appendUint(appendUint(b, keyReason), h.reason)
+		b, n = appendUint(appendUint(b, keyReason), h.reason), n+1
 	}
 	if h.code != 0 {
-		b = appendUint(appendUint(b, keyCode), h.code)
+		b, n = appendUint(appendUint(b, keyCode), h.code), n+1
 	}
 	if h.text != "" {
-		b = appendText(appendUint(b, keyText), h.text)
+		b, n = appendText(appendUint(b, keyText), h.text), n+1
 	}
+	if withBody {
+		n++
+	}
+	b[head] = majorMap | byte(n)
 	return b
 }
 
-func appendPID(b []byte, p wirePID, keyNode, keyID, keyReq uint64) []byte {
+// appendPID appends a PID's fields and returns the new field count.
+func appendPID(b []byte, n int, p wirePID, keyNode, keyID, keyReq uint64) ([]byte, int) {
 	if p.node != "" {
-		b = appendText(appendUint(b, keyNode), p.node)
+		b, n = appendText(appendUint(b, keyNode), p.node), n+1
 	}
 	if p.id != "" {
-		b = appendText(appendUint(b, keyID), p.id)
+		b, n = appendText(appendUint(b, keyID), p.id), n+1
 	}
 	if p.req != 0 && keyReq != 0 {
-		b = appendUint(appendUint(b, keyReq), p.req)
+		b, n = appendUint(appendUint(b, keyReq), p.req), n+1
 	}
-	return b
+	return b, n
 }
 
 // beginBody appends the body key and a placeholder length; it returns the

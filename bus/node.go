@@ -386,7 +386,9 @@ func (n *Node) failStaleRequests(now time.Time) {
 	}
 }
 
-// link returns the batcher for peer, making it on first use.
+// link returns the batcher for peer, making it on first use. A peer known
+// to be down has none (nodeDown removes it) and gets none: sends to it
+// fail with a NodeDownError until it is heard from again.
 func (n *Node) link(peer string) (*link, error) {
 	n.linksMu.RLock()
 	l := n.links[peer]
@@ -400,6 +402,9 @@ func (n *Node) link(peer string) (*link, error) {
 	}
 	if err := checkToken("node", peer); err != nil {
 		return nil, fmt.Errorf("bus: send to node %q: %w", peer, err)
+	}
+	if err := n.checkPeer(peer); err != nil {
+		return nil, err
 	}
 	n.linksMu.Lock()
 	defer n.linksMu.Unlock()

@@ -32,12 +32,9 @@ func (n *Node) send(target, sender *actor.PID, msg any) error {
 	if mt == nil {
 		return fmt.Errorf("send %T to %v: %w (call bus.Register)", msg, target, ErrUnregisteredType)
 	}
-	if err := n.checkPeer(target.Node); err != nil {
-		return fmt.Errorf("send to %v: %w", target, err)
-	}
 	l, err := n.link(target.Node)
 	if err != nil {
-		return err
+		return fmt.Errorf("send to %v: %w", target, err)
 	}
 	h := header{kind: kindUser, typ: mt.name, target: n.wireTarget(target)}
 	var req uint64
