@@ -14,20 +14,26 @@ import (
 )
 
 // benchPair starts a busnode process "a" and joins an in-process node
-// "t" to it through a route over loopback TCP: two processes, each with
-// its own embedded NATS server, as two nodes of a cluster run.
-func benchPair(b *testing.B) (*proc, *testNode) {
+// "t" to it over loopback TCP. Routed: each process has its own embedded
+// NATS server and the two are routed, as two nodes of a cluster run.
+// Otherwise "t" is a client of a's server, as a worker process attached
+// to its node (or any node on an external NATS) runs.
+func benchPair(b *testing.B, routed bool) (*proc, *testNode) {
 	b.Helper()
 	tf := tokenFile(b)
-	args := []string{"-node", "a", "-cluster-listen", "127.0.0.1:0", "-token-file", tf}
+	args := []string{"-node", "a", "-cluster-listen", "127.0.0.1:0", "-listen", "127.0.0.1:0", "-token-file", tf}
 	if prof := os.Getenv("BUSNODE_CPUPROFILE"); prof != "" {
 		args = append(args, "-cpuprofile", prof)
 	}
 	a := startProc(b, args...)
 	tok, err := bus.LoadOrCreateToken(tf)
 	require.NoError(b, err)
-	tn := startNode(b, bus.Config{Node: "t", Cluster: cluster, Token: tok,
-		ClusterListen: "127.0.0.1:0", Routes: []string{a.ClusterURL}, NodeTimeout: bus.DefaultNodeTimeout, HeartbeatInterval: bus.DefaultHeartbeatInterval})
+	cfg := bus.Config{Node: "t", Cluster: cluster, Token: tok, URL: a.ClientURL,
+		NodeTimeout: bus.DefaultNodeTimeout, HeartbeatInterval: bus.DefaultHeartbeatInterval}
+	if routed {
+		cfg.URL, cfg.ClusterListen, cfg.Routes = "", "127.0.0.1:0", []string{a.ClusterURL}
+	}
+	tn := startNode(b, cfg)
 	require.NoError(b, tn.node.WaitForNode(ctxTimeout(b, 20*time.Second), "a"))
 	// One round trip, so the route and interest are in place.
 	_, err = tn.sys.Request(ctxTimeout(b, 5*time.Second), &actor.PID{Node: "a", ID: "echo"}, &bustest.Ping{})
@@ -39,15 +45,19 @@ func benchPair(b *testing.B) (*proc, *testNode) {
 // actor in another: b.N sends, then a request that returns once the sink
 // has counted them all.
 func BenchmarkRemoteSend(b *testing.B) {
+	fast := func(i int) any { return &bustest.FastTick{Seq: uint64(i), A: -5, B: 1 << 40, C: 7, D: true} }
+	slow := func(i int) any { return &bustest.Tick{Seq: uint64(i), A: -5, B: 1 << 40, C: 7, D: true} }
 	for _, bc := range []struct {
-		name string
-		msg  func(i int) any
+		name   string
+		routed bool
+		msg    func(i int) any
 	}{
-		{"fastpath", func(i int) any { return &bustest.FastTick{Seq: uint64(i), A: -5, B: 1 << 40, C: 7, D: true} }},
-		{"reflection", func(i int) any { return &bustest.Tick{Seq: uint64(i), A: -5, B: 1 << 40, C: 7, D: true} }},
+		{"routed/fastpath", true, fast},
+		{"routed/reflection", true, slow},
+		{"client/fastpath", false, fast},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			a, tn := benchPair(b)
+			a, tn := benchPair(b, bc.routed)
 			sink := &actor.PID{Node: "a", ID: "sink"}
 			b.ReportAllocs()
 			b.ResetTimer()
@@ -74,7 +84,7 @@ func BenchmarkRemoteSend(b *testing.B) {
 // in another process, next to bare NATS request–reply between the same
 // two processes over the same route, in the same run.
 func BenchmarkRemoteRequestReply(b *testing.B) {
-	_, tn := benchPair(b)
+	_, tn := benchPair(b, true)
 	echo := &actor.PID{Node: "a", ID: "echo"}
 	nc := tn.node.Conn()
 	payload := []byte("0123456789abcdef")
