@@ -113,17 +113,6 @@ func (s *System) Deliver(ctx context.Context, target, sender *PID, msg any) erro
 	return s.resolve(target).sendUser(ctx, sender, msg)
 }
 
-// Deliver sends msg to target with the given sender from inside Receive,
-// for a transport that runs as an actor: a local target woken by it runs
-// next on this actor's worker, as with Send. ctx bounds a wait for room in
-// a full bounded mailbox (an already-done ctx drops instead of waiting).
-func (c *Context) Deliver(ctx context.Context, target, sender *PID, msg any) error {
-	if p, ok := c.sys.resolve(target).(*actorProcess); ok {
-		return p.deliver(ctx, sender, msg, false, c.proc.mb.Worker())
-	}
-	return c.sys.sendUser(ctx, target, sender, msg)
-}
-
 // ApplySignal applies a control signal that arrived from another node to
 // the local actor target.
 func (s *System) ApplySignal(target *PID, sig Signal) {

@@ -53,33 +53,17 @@ func (c senderCache) get(node, id []byte) *actor.PID {
 	return pid
 }
 
-// inboxBatch is a batch of envelopes on its way to the inbox actor.
-type inboxBatch struct {
-	data  []byte
-	reply string // where to acknowledge it (flow control)
-}
-
-// onInbox hands a batch to the inbox actor. NATS calls it on one
-// goroutine, in order, and the one inbox actor keeps that order, so the
-// order of every sender–receiver pair holds. Decoding on the actor
-// system's workers rather than on NATS's goroutine lets the actors it
-// delivers to run next on the same worker, with no wake-up per message.
+// onInbox decodes and delivers one batch of envelopes. NATS calls it on
+// one goroutine, in order, which keeps the order of every sender–receiver
+// pair. Delivering from here costs no hand-off: a reply completes its
+// future at once, and an actor is scheduled on the system's workers.
 func (n *Node) onInbox(m *nats.Msg) {
-	n.sys.Send(n.inboxPID, &inboxBatch{data: m.Data, reply: m.Reply})
-}
-
-// startInbox spawns the inbox actor.
-func (n *Node) startInbox() {
-	n.inboxPID = n.sys.Spawn(actor.PropsFromFunc(func(c *actor.Context) {
-		if b, ok := c.Message().(*inboxBatch); ok {
-			n.handleBatch(c, b.data)
-			n.handled(b.reply, len(b.data))
-		}
-	}))
+	n.handleBatch(m.Data)
+	n.handled(m.Reply, len(m.Data))
 }
 
 // handleBatch decodes and delivers a batch of envelopes.
-func (n *Node) handleBatch(c *actor.Context, data []byte) {
+func (n *Node) handleBatch(data []byte) {
 	r := reader{b: data}
 	var e inEnvelope
 	for !r.done() {
@@ -92,11 +76,11 @@ func (n *Node) handleBatch(c *actor.Context, data []byte) {
 			return
 		}
 		n.counters.received.Add(1)
-		n.handle(c, &e)
+		n.handle(&e)
 	}
 }
 
-func (n *Node) handle(c *actor.Context, e *inEnvelope) {
+func (n *Node) handle(e *inEnvelope) {
 	if len(e.targetNode) > 0 && string(e.targetNode) != n.cfg.Node {
 		n.counters.undeliver.Add(1)
 		n.reject(e, CodeDeadLetter, fmt.Errorf("envelope for node %q arrived at %q", e.targetNode, n.cfg.Node))
@@ -104,7 +88,7 @@ func (n *Node) handle(c *actor.Context, e *inEnvelope) {
 	}
 	switch e.kind {
 	case kindUser:
-		n.handleUser(c, e)
+		n.handleUser(e)
 	case kindSignal:
 		n.handleSignal(e)
 	case kindError:
@@ -117,7 +101,7 @@ func (n *Node) handle(c *actor.Context, e *inEnvelope) {
 	}
 }
 
-func (n *Node) handleUser(c *actor.Context, e *inEnvelope) {
+func (n *Node) handleUser(e *inEnvelope) {
 	if len(e.body) > n.cfg.MaxMessageBytes {
 		n.counters.oversized.Add(1)
 		n.reject(e, CodeTooLarge, &TooLargeError{Size: len(e.body), Limit: n.cfg.MaxMessageBytes})
@@ -143,7 +127,7 @@ func (n *Node) handleUser(c *actor.Context, e *inEnvelope) {
 	sender := n.senderPID(e)
 	if e.targetReq != 0 {
 		if f := n.pending.take(e.targetReq); f != nil {
-			_ = c.Deliver(noWait, f.PID(), sender, msg)
+			_ = n.sys.Deliver(noWait, f.PID(), sender, msg)
 		}
 		return
 	}
@@ -153,7 +137,7 @@ func (n *Node) handleUser(c *actor.Context, e *inEnvelope) {
 		n.sys.DeadLetter(&actor.PID{Node: n.cfg.Node, ID: string(e.targetID)}, msg, sender)
 		return
 	}
-	_ = c.Deliver(noWait, target, sender, msg)
+	_ = n.sys.Deliver(noWait, target, sender, msg)
 }
 
 // localPID finds the local actor named by id without allocating.

@@ -41,7 +41,6 @@ type Node struct {
 	closing bool
 
 	inboxSub, hbSub, ackSub *nats.Subscription
-	inboxPID                *actor.PID
 	senders                 senderCache // used by the inbox goroutine only
 	acks                    inboxAcks   // used by the inbox goroutine only
 
@@ -88,16 +87,13 @@ func Start(ctx context.Context, sys *actor.System, cfg Config) (*Node, error) {
 			return nil, err
 		}
 	}
-	n.startInbox()
 	if err := n.connect(ctx); err != nil {
-		n.sys.Stop(n.inboxPID)
 		n.shutdownServer()
 		return nil, err
 	}
 	if err := n.fitServerPayload(); err != nil {
 		n.nc.Close()
 		n.ctl.Close()
-		n.sys.Stop(n.inboxPID)
 		n.shutdownServer()
 		return nil, err
 	}

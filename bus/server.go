@@ -160,7 +160,9 @@ func connect(ctx context.Context, cfg *Config, srv *server.Server, role string, 
 		}
 		opts = append(opts, o)
 	}
-	if cfg.TLS != nil && srv == nil {
+	if cfg.TLS != nil {
+		// Even an in-process connection to a server that requires TLS
+		// speaks it.
 		opts = append(opts, nats.Secure(cfg.TLS))
 	}
 	if deadline, ok := ctx.Deadline(); ok {
