@@ -149,6 +149,13 @@ func FutureOf(pid *PID) *Future {
 	return f
 }
 
+// Alive reports whether p names a local actor that has not stopped. It
+// is false for PIDs of other nodes and for PIDs that carry no actor.
+func (p *PID) Alive() bool {
+	a, ok := p.proc.(*actorProcess)
+	return ok && !a.dead.Load()
+}
+
 // Export makes a local actor reachable by its id from other nodes for as
 // long as it lives. Named actors always are; an unnamed actor is entered
 // in the registry the first time its PID leaves the process, so that local

@@ -107,7 +107,7 @@ func (n *Node) handleUser(e *inEnvelope) {
 		n.reject(e, CodeTooLarge, &TooLargeError{Size: len(e.body), Limit: n.cfg.MaxMessageBytes})
 		return
 	}
-	mt := typeNamed(e.typ)
+	mt := n.recent.typeOf(e.typ)
 	if mt == nil {
 		n.counters.unknownType.Add(1)
 		n.reject(e, CodeUnknownType, fmt.Errorf("%w %q", ErrUnknownType, e.typ))
@@ -131,13 +131,44 @@ func (n *Node) handleUser(e *inEnvelope) {
 		}
 		return
 	}
-	target := n.localPID(e.targetID)
+	target := n.recent.target(n, e.targetID)
 	if target == nil {
 		n.counters.undeliver.Add(1)
 		n.sys.DeadLetter(&actor.PID{Node: n.cfg.Node, ID: string(e.targetID)}, msg, sender)
 		return
 	}
 	_ = n.sys.Deliver(noWait, target, sender, msg)
+}
+
+// recentLookups remembers the last message type and target actor the
+// inbox resolved: a stream of messages to one actor, the common case under
+// load, then skips both map lookups. Used by the inbox goroutine only.
+type recentLookups struct {
+	typ      *msgType
+	targetID string
+	pid      *actor.PID
+}
+
+func (r *recentLookups) typeOf(name []byte) *msgType {
+	if r.typ != nil && string(name) == r.typ.name {
+		return r.typ
+	}
+	r.typ = typeNamed(name)
+	return r.typ
+}
+
+// target returns the live local actor with id. A remembered actor that has
+// stopped is looked up again: its name may belong to a new actor now.
+func (r *recentLookups) target(n *Node, id []byte) *actor.PID {
+	if r.pid != nil && string(id) == r.targetID && r.pid.Alive() {
+		return r.pid
+	}
+	r.pid = n.localPID(id)
+	r.targetID = ""
+	if r.pid != nil {
+		r.targetID = r.pid.ID
+	}
+	return r.pid
 }
 
 // localPID finds the local actor named by id without allocating.

@@ -41,8 +41,9 @@ type Node struct {
 	closing bool
 
 	inboxSub, hbSub, ackSub *nats.Subscription
-	senders                 senderCache // used by the inbox goroutine only
-	acks                    inboxAcks   // used by the inbox goroutine only
+	senders                 senderCache   // used by the inbox goroutine only
+	recent                  recentLookups // used by the inbox goroutine only
+	acks                    inboxAcks     // used by the inbox goroutine only
 
 	stop      chan struct{}
 	loopDone  chan struct{}
