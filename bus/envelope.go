@@ -12,6 +12,7 @@ const (
 	kindUser   = 1 // a user message: type name and body
 	kindSignal = 2 // watch, unwatch, stop, poison, terminated
 	kindError  = 3 // a request failed on the far side: code and text
+	kindFlow   = 4 // ends a batch: the sending link's byte offset (flow control)
 )
 
 // Envelope keys. The envelope is a CBOR map with integer keys so that a
@@ -140,6 +141,7 @@ type inEnvelope struct {
 	text                 []byte
 	body                 []byte
 	hasBody              bool
+	offset               uint64 // of a flow envelope
 }
 
 // MalformedError says why bytes from the wire are not a valid envelope.
@@ -219,6 +221,8 @@ func decodeField(r *reader, e *inEnvelope, key uint64) (err error) {
 	case keyBody:
 		e.body, err = r.bytesOf(majorBytes)
 		e.hasBody = true
+	case keyFlowOffset:
+		e.offset, err = r.uint()
 	default:
 		err = r.skip(maxDepth)
 	}

@@ -79,9 +79,15 @@ func (l *link) acknowledged(total uint64) {
 // closes (the batch is then dropped: there is nobody to deliver it to),
 // or after flowWait (the batch goes out anyway).
 func (l *link) awaitWindow(size int) bool {
+	if l.abandoned.Load() {
+		return false
+	}
 	window := l.n.flowWindow()
 	var waited time.Duration
 	for l.published+uint64(size)-l.acked.Load() > window && l.published > l.acked.Load() {
+		if l.abandoned.Load() {
+			return false
+		}
 		if err := l.n.checkPeer(l.peer); err != nil {
 			return false
 		}
@@ -104,33 +110,40 @@ func (l *link) awaitWindow(size int) bool {
 	return true
 }
 
-// inboxAcks tracks, per sending link, the bytes handled from it, and when
-// the last acknowledgement went out. It is used by the inbox goroutine only.
-type inboxAcks map[string]*ackState
+// inboxAcks remembers, per sending link (by its reply subject), the last
+// offset acknowledged, so acknowledgements go out every quarter window
+// rather than per batch. Used by the inbox goroutine only. Forgetting an
+// entry costs nothing but an early acknowledgement.
+type inboxAcks map[string]uint64
 
-type ackState struct{ handled, acked uint64 }
+// keyFlowOffset is the key of a flow envelope's offset.
+const keyFlowOffset = 16
 
-// handled counts a batch from the link whose acknowledgements go to reply,
-// and acknowledges every window/4 bytes.
-func (n *Node) handled(reply string, size int) {
-	if reply == "" {
+// appendFlowMark appends the flow envelope that ends every batch: the
+// link's byte offset after the batch.
+func appendFlowMark(b []byte, offset uint64) []byte {
+	b = appendHead(b, majorMap, 2)
+	b = appendUint(appendUint(b, keyKind), kindFlow)
+	return appendUint(appendUint(b, keyFlowOffset), offset)
+}
+
+// acknowledge tells the sending link, on its reply subject, that its bytes
+// up to offset are handled, unless it was told less than a quarter window
+// ago.
+func (n *Node) acknowledge(reply string, offset uint64) {
+	if offset == 0 || !strings.HasPrefix(reply, n.subjects.prefix+"n.") || !strings.Contains(reply, ".ack.") {
+		return // not a link of this cluster: never publish where a stranger says
+	}
+	last, known := n.acks[reply]
+	if known && offset > last && offset-last < n.flowWindow()/4 {
 		return
 	}
-	st := n.acks[reply]
-	if st == nil {
-		if len(n.acks) >= maxCachedSenders {
-			clear(n.acks) // senders that left; the live ones re-enter
-		}
-		st = &ackState{}
-		n.acks[reply] = st
+	if !known && len(n.acks) >= maxCachedSenders {
+		clear(n.acks) // links that went away; live ones re-enter with an early ack
 	}
-	st.handled += uint64(size)
-	if st.handled-st.acked < n.flowWindow()/4 {
-		return
-	}
-	st.acked = st.handled
+	n.acks[reply] = offset
 	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], st.handled)
+	binary.BigEndian.PutUint64(b[:], offset)
 	_ = n.ctl.Publish(reply, b[:])
 }
 

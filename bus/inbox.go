@@ -31,25 +31,29 @@ var noWait = func() context.Context {
 
 // senderCache reuses the PIDs of remote senders, by node and id, so that a
 // busy sender does not cost an allocation per message. It is bounded: it
-// starts over when it grows past maxCachedSenders.
-type senderCache map[string]map[string]*actor.PID
+// starts over when it holds maxCachedSenders PIDs.
+type senderCache struct {
+	byNode map[string]map[string]*actor.PID
+	size   int
+}
 
 const maxCachedSenders = 4096
 
-func (c senderCache) get(node, id []byte) *actor.PID {
-	m := c[string(node)]
+func (c *senderCache) get(node, id []byte) *actor.PID {
+	m := c.byNode[string(node)]
 	if pid := m[string(id)]; pid != nil {
 		return pid
 	}
-	if m == nil || len(m) >= maxCachedSenders {
-		if len(c) >= maxCachedSenders {
-			clear(c)
-		}
+	if c.byNode == nil || c.size >= maxCachedSenders {
+		c.byNode, c.size, m = make(map[string]map[string]*actor.PID), 0, nil
+	}
+	if m == nil {
 		m = make(map[string]*actor.PID)
-		c[string(node)] = m
+		c.byNode[string(node)] = m
 	}
 	pid := &actor.PID{Node: string(node), ID: string(id)}
 	m[pid.ID] = pid
+	c.size++
 	return pid
 }
 
@@ -58,12 +62,12 @@ func (c senderCache) get(node, id []byte) *actor.PID {
 // pair. Delivering from here costs no hand-off: a reply completes its
 // future at once, and an actor is scheduled on the system's workers.
 func (n *Node) onInbox(m *nats.Msg) {
-	n.handleBatch(m.Data)
-	n.handled(m.Reply, len(m.Data))
+	n.acknowledge(m.Reply, n.handleBatch(m.Data))
 }
 
-// handleBatch decodes and delivers a batch of envelopes.
-func (n *Node) handleBatch(data []byte) {
+// handleBatch decodes and delivers a batch of envelopes. It returns the
+// sending link's offset from the batch's flow envelope, if it had one.
+func (n *Node) handleBatch(data []byte) (offset uint64) {
 	r := reader{b: data}
 	var e inEnvelope
 	for !r.done() {
@@ -73,11 +77,16 @@ func (n *Node) handleBatch(data []byte) {
 			n.counters.malformed.Add(1)
 			n.throttled.logAt(slog.LevelWarn, "malformed", "bus: malformed envelope dropped", "bytes", len(data), "error", err)
 			n.sys.DeadLetter(nil, Undecodable{Size: len(data) - r.off, Err: err}, nil)
-			return
+			return offset
+		}
+		if e.kind == kindFlow {
+			offset = e.offset
+			continue
 		}
 		n.counters.received.Add(1)
 		n.handle(&e)
 	}
+	return offset
 }
 
 func (n *Node) handle(e *inEnvelope) {
@@ -118,7 +127,7 @@ func (n *Node) handleUser(e *inEnvelope) {
 		n.reject(e, CodeMalformed, fmt.Errorf("%s message without a body", mt.name))
 		return
 	}
-	msg, err := mt.decode(e.body)
+	msg, err := decodeBody(mt, e.body)
 	if err != nil {
 		n.counters.malformed.Add(1)
 		n.reject(e, CodeMalformed, fmt.Errorf("decode %s: %w", mt.name, err))
@@ -169,6 +178,17 @@ func (r *recentLookups) target(n *Node, id []byte) *actor.PID {
 		r.targetID = r.pid.ID
 	}
 	return r.pid
+}
+
+// decodeBody decodes a message body; a panic in a type's own
+// UnmarshalCBOR is a malformed message, not the end of the node.
+func decodeBody(mt *msgType, body []byte) (msg any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			msg, err = nil, fmt.Errorf("%w: decoder panicked: %v", ErrMalformed, r)
+		}
+	}()
+	return mt.decode(body)
 }
 
 // localPID finds the local actor named by id without allocating.

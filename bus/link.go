@@ -2,9 +2,11 @@ package bus
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -21,6 +23,7 @@ import (
 // taking pubMu happen under mu. One NATS connection keeps that order.
 type link struct {
 	n       *Node
+	prev    *link // a retired link to the same peer, until it has stopped
 	peer    string
 	gen     uint64 // tells this link's acknowledgements from a replaced one's
 	subject string
@@ -32,8 +35,10 @@ type link struct {
 	count  int    // envelopes in buf
 	closed bool
 
-	pubMu     sync.Mutex // held while publishing a cut batch
-	published uint64     // bytes published, guarded by pubMu
+	pubMu     sync.Mutex  // held while publishing a cut batch
+	published uint64      // bytes published, guarded by pubMu
+	out       []byte      // the batch with its flow mark, guarded by pubMu
+	abandoned atomic.Bool // drop what is left: the peer is gone or Close gave up
 	acked     ackedCounter
 	ackSignal chan struct{}
 	ackTo     string // reply subject for the peer's acknowledgements
@@ -42,10 +47,11 @@ type link struct {
 	done chan struct{}
 }
 
-func newLink(n *Node, peer string) *link {
+func newLink(n *Node, peer string, prev *link) *link {
 	gen := n.linkGen.Add(1)
 	l := &link{
 		n:         n,
+		prev:      prev,
 		peer:      peer,
 		gen:       gen,
 		created:   time.Now(),
@@ -93,6 +99,11 @@ func encodeEnvelope(eb *encodeBuf, h *header, msg any, withBody bool, limit int)
 		endBody(b, bodyStart)
 	}
 	eb.b = b
+	// Long ids could still make the envelope larger than NATS takes, and
+	// NATS would drop its whole batch without a word.
+	if len(b) > limit+envelopeRoom {
+		return fmt.Errorf("bus: envelope: %w", &TooLargeError{Size: len(b), Limit: limit + envelopeRoom})
+	}
 	return nil
 }
 
@@ -162,23 +173,35 @@ func (l *link) publishLocked(split int) {
 }
 
 // publish hands one batch to NATS, which copies it, once the flow window
-// has room for it.
+// has room for it. The batch ends with a flow envelope carrying the link's
+// byte offset after it, which the peer acknowledges: offsets are the
+// sender's own, so a batch lost on the way or a peer that forgot its state
+// cannot skew the window.
 func (l *link) publish(batch []byte, count int) {
+	if l.prev != nil {
+		<-l.prev.done
+		l.prev = nil
+	}
 	if !l.awaitWindow(len(batch)) {
 		l.n.counters.sendErrors.Add(uint64(count))
-		l.n.throttled.logAt(slog.LevelWarn, "publish down", "bus: peer is down; messages dropped",
+		l.n.throttled.logAt(slog.LevelWarn, "publish down", "bus: peer is down or unknown; messages dropped",
 			"peer", l.peer, "envelopes", count)
 		return
 	}
-	l.published += uint64(len(batch))
-	if err := l.n.nc.PublishRequest(l.subject, l.ackTo, batch); err != nil {
+	end := l.published + uint64(len(batch))
+	l.out = appendFlowMark(append(l.out[:0], batch...), end)
+	if err := l.n.nc.PublishRequest(l.subject, l.ackTo, l.out); err != nil {
 		l.n.counters.sendErrors.Add(uint64(count))
 		l.n.throttled.logAt(slog.LevelWarn, "publish", "bus: publish failed; messages dropped",
 			"peer", l.peer, "envelopes", count, "bytes", len(batch), "error", err)
 		return
 	}
+	l.published = end
 	l.n.counters.sent.Add(uint64(count))
 	l.n.counters.batches.Add(1)
+	if cap(l.out) > 2*l.n.cfg.MaxPayload {
+		l.out = nil // a rare oversized batch does not pin its memory
+	}
 }
 
 // flusher publishes the open batch whenever it is kicked, until the link
@@ -201,18 +224,30 @@ func (l *link) flusher() {
 	l.publishLocked(0)
 }
 
-// close stops the flusher after it has published what is queued.
-func (l *link) close() {
+// close stops the flusher after it has published what is queued, or
+// dropped it once ctx ends.
+func (l *link) close(ctx context.Context) {
 	l.mu.Lock()
-	if l.closed {
-		l.mu.Unlock()
-		<-l.done
-		return
+	if !l.closed {
+		l.closed = true
+		close(l.kick)
 	}
-	l.closed = true
-	close(l.kick)
 	l.mu.Unlock()
-	<-l.done
+	select {
+	case <-l.done:
+	case <-ctx.Done():
+		l.abandon()
+		<-l.done
+	}
+}
+
+// abandon makes the link drop whatever it has not published yet, at once.
+func (l *link) abandon() {
+	l.abandoned.Store(true)
+	select {
+	case l.ackSignal <- struct{}{}: // wake a publisher waiting for the window
+	default:
+	}
 }
 
 // TooLargeError fails a send whose encoded body is larger than

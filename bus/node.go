@@ -37,6 +37,7 @@ type Node struct {
 
 	linksMu sync.RWMutex
 	links   map[string]*link
+	retired map[string]*link // links being closed, by peer
 	linkGen atomic.Uint64
 	closing bool
 
@@ -77,7 +78,7 @@ func Start(ctx context.Context, sys *actor.System, cfg Config) (*Node, error) {
 		pending:     newPendingRequests(),
 		members:     newMembership(),
 		links:       make(map[string]*link),
-		senders:     make(senderCache),
+		retired:     make(map[string]*link),
 		acks:        make(inboxAcks),
 		stop:        make(chan struct{}),
 		loopDone:    make(chan struct{}),
@@ -92,12 +93,7 @@ func Start(ctx context.Context, sys *actor.System, cfg Config) (*Node, error) {
 		n.shutdownServer()
 		return nil, err
 	}
-	if err := n.fitServerPayload(); err != nil {
-		n.nc.Close()
-		n.ctl.Close()
-		n.shutdownServer()
-		return nil, err
-	}
+
 	sys.SetRemote(n)
 	spawnService(n)
 	go n.loop()
@@ -154,6 +150,10 @@ func (n *Node) connect(ctx context.Context) (err error) {
 			n.ctl.Close()
 		}
 	}()
+	// Before anything reads the limits: the server may accept less.
+	if err := n.fitServerPayload(); err != nil {
+		return err
+	}
 	if n.inboxSub, err = n.nc.Subscribe(n.subjects.inbox(n.cfg.Node), n.onInbox); err != nil {
 		return fmt.Errorf("bus: subscribe inbox: %w", err)
 	}
@@ -197,6 +197,10 @@ func (n *Node) fitServerPayload() error {
 	n.cfg.FlushBytes = min(n.cfg.FlushBytes, limit/2)
 	return nil
 }
+
+// leaveGrace is how long requests to a node that said goodbye may still
+// get their replies.
+const leaveGrace = 250 * time.Millisecond
 
 // withDefaultTimeout bounds a wait on NATS that ctx leaves unbounded.
 func withDefaultTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
@@ -289,6 +293,7 @@ func (n *Node) loop() {
 				n.nodeDown(node, "no heartbeat")
 			}
 			n.failStaleRequests(now)
+			n.retireUnknownLinks(now)
 		}
 	}
 }
@@ -321,7 +326,11 @@ func (n *Node) onHeartbeat(m *nats.Msg) {
 		n.nodeDown(hb.Node, replaced.reason)
 	}
 	if down {
-		n.nodeDown(hb.Node, "left")
+		// The goodbye travels on the control connection and may overtake
+		// the node's last replies on the data connection: new sends fail
+		// at once, but what is pending gets a moment to arrive.
+		node := hb.Node
+		time.AfterFunc(leaveGrace, func() { n.nodeDown(node, "left") })
 	}
 	if cameUp {
 		if hb.MaxPayload != n.cfg.MaxPayload {
@@ -349,12 +358,7 @@ func (n *Node) nodeDown(node, reason string) {
 	// The link's flow accounting belongs to the incarnation that is gone;
 	// the next send makes a fresh link. What the old one still holds is
 	// dropped as it notices the peer is down.
-	n.linksMu.Lock()
-	if l := n.links[node]; l != nil {
-		delete(n.links, node)
-		go l.close()
-	}
-	n.linksMu.Unlock()
+	n.retireLink(node)
 	out, in := n.members.takeWatches(node)
 	for _, w := range out {
 		n.sys.ApplySignal(w.watcher, actor.Signal{Kind: actor.SignalTerminated, PID: w.target, Reason: actor.ReasonNodeDown})
@@ -380,6 +384,51 @@ func (n *Node) failStaleRequests(now time.Time) {
 	}
 	for _, w := range n.members.staleWatches(now, n.cfg.NodeTimeout) {
 		n.sys.ApplySignal(w.watcher, actor.Signal{Kind: actor.SignalTerminated, PID: w.target, Reason: actor.ReasonNodeDown})
+	}
+}
+
+// retireLink drops the link to peer and what it has not sent: its flow
+// accounting belongs to an incarnation that is gone. The next send makes a
+// fresh link, which publishes only after the old one has stopped, so that
+// nothing the old one was still publishing can overtake it.
+func (n *Node) retireLink(peer string) {
+	n.linksMu.Lock()
+	l := n.links[peer]
+	if l != nil {
+		delete(n.links, peer)
+		n.retired[peer] = l
+	}
+	n.linksMu.Unlock()
+	if l == nil {
+		return
+	}
+	l.abandon()
+	go func() {
+		l.close(context.Background()) // prompt: an abandoned link drops what is left
+		n.linksMu.Lock()
+		if n.retired[peer] == l {
+			delete(n.retired, peer)
+		}
+		n.linksMu.Unlock()
+	}()
+}
+
+// retireUnknownLinks retires links to peers never heard from within
+// NodeTimeout of the link's making: their messages go nowhere, and a
+// stranger naming made-up nodes must not make links pile up.
+func (n *Node) retireUnknownLinks(now time.Time) {
+	var stale []string
+	n.linksMu.RLock()
+	for peer, l := range n.links {
+		if now.Sub(l.created) > n.cfg.NodeTimeout {
+			if _, seen := n.members.state(peer); !seen {
+				stale = append(stale, peer)
+			}
+		}
+	}
+	n.linksMu.RUnlock()
+	for _, peer := range stale {
+		n.retireLink(peer)
 	}
 }
 
@@ -409,7 +458,7 @@ func (n *Node) link(peer string) (*link, error) {
 		return nil, errLinkClosed
 	}
 	if l = n.links[peer]; l == nil {
-		l = newLink(n, peer)
+		l = newLink(n, peer, n.retired[peer])
 		n.links[peer] = l
 	}
 	return l, nil
@@ -435,7 +484,7 @@ func (n *Node) close(ctx context.Context) error {
 	}
 	n.linksMu.Unlock()
 	for _, l := range links {
-		l.close()
+		l.close(ctx)
 	}
 	n.publishHeartbeat(true)
 	n.sys.SetRemote(nil)

@@ -85,12 +85,21 @@ func keyOf(w watchOut) watchKey {
 	return watchKey{watcherNode: w.watcher.Node, watcherID: w.watcher.ID, targetID: w.target.ID}
 }
 
+// maxPeers bounds how many node names a node remembers.
+const maxPeers = 4096
+
 // heard records a heartbeat. It returns whether the peer was down (or
 // another incarnation) before, and the old incarnation's fate.
 func (m *membership) heard(hb *heartbeat, now time.Time) (cameUp bool, replaced *peer, downNow bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	p := m.peers[hb.Node]
+	if hb.Leaving && (p == nil || p.Incarnation != hb.Incarnation) {
+		return false, nil, false // the goodbye of an incarnation already gone
+	}
+	if p == nil && len(m.peers) >= maxPeers {
+		return false, nil, false // refuse to remember ever more names
+	}
 	if p != nil && p.Alive && p.Incarnation != hb.Incarnation {
 		// The node restarted faster than its timeout: the old one is gone.
 		old := *p
@@ -121,19 +130,27 @@ func (m *membership) heard(hb *heartbeat, now time.Time) (cameUp bool, replaced 
 }
 
 // expire declares peers silent for longer than timeout down and returns
-// their names.
+// their names. Peers down for forgetAfter timeouts are forgotten: a send
+// to one then waits a timeout to fail instead of failing at once, and the
+// table does not keep every name it ever heard.
 func (m *membership) expire(now time.Time, timeout time.Duration) []string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var down []string
 	for name, p := range m.peers {
-		if p.Alive && now.Sub(p.LastSeen) > timeout {
+		switch silent := now.Sub(p.LastSeen); {
+		case p.Alive && silent > timeout:
 			p.Alive, p.reason = false, "no heartbeat"
 			down = append(down, name)
+		case !p.Alive && silent > forgetAfter*timeout:
+			delete(m.peers, name)
 		}
 	}
 	return down
 }
+
+// forgetAfter is how many node timeouts a down peer is remembered.
+const forgetAfter = 30
 
 // state returns what is known of node: ok is false if it was never seen.
 func (m *membership) state(node string) (p peer, ok bool) {

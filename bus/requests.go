@@ -32,6 +32,9 @@ type pendingRequest struct {
 
 func newPendingRequests() *pendingRequests {
 	p := &pendingRequests{}
+	// Ids start at a random point, so a late reply meant for an earlier
+	// incarnation of this node cannot complete a new request.
+	p.next.Store(randomIncarnation() >> 1)
 	for i := range p.shards {
 		p.shards[i].m = make(map[uint64]pendingRequest)
 	}
