@@ -44,7 +44,8 @@
 //
 // # Wire
 //
-// A NATS message on an inbox is a batch: a CBOR sequence of envelopes.
+// A NATS message on an inbox is a batch: a CBOR sequence of envelopes,
+// ending with a flow envelope that carries the sending link's byte offset.
 // An envelope is a CBOR map with integer keys carrying the target PID, the
 // sender PID (or, for a request, the request id its reply must name), the
 // registered type name of the body, and the body itself as a byte string;
@@ -79,8 +80,10 @@
 // wakes the link's flusher, which publishes whatever has built up by then
 // (up to FlushBytes, beyond which the sender publishes). A link keeps at
 // most twice MaxPayload unacknowledged bytes in flight; the receiver
-// acknowledges as it handles batches, so a fast sender waits for a slow
-// receiver instead of overflowing NATS's buffers.
+// acknowledges the offsets it has handled, so a fast sender waits for a
+// slow receiver instead of overflowing NATS's buffers. The window bounds
+// NATS's buffers, not mailboxes: an unbounded mailbox of a slow actor
+// still grows.
 //
 // A message from another node that meets a full bounded mailbox is
 // dropped to dead letters rather than stalling the whole inbox.
@@ -90,8 +93,9 @@
 // Every node publishes a heartbeat each HeartbeatInterval (500 ms) on a
 // connection of its own, so that congestion cannot delay it. A peer silent
 // for NodeTimeout (2 s) is down; a node that closes says so and is down at
-// once; a node that restarts under the same name is a new incarnation, and
-// the old one is down. When a peer goes down, watchers of its actors get
+// once (its pending requests get 250 ms for replies still on the way); a
+// node that restarts under the same name is a new incarnation, and the old
+// one is down. When a peer goes down, watchers of its actors get
 // actor.Terminated with actor.ReasonNodeDown and pending requests to it
 // fail with a [NodeDownError]. A node that comes back is simply alive
 // again: watches that ended stay ended.
