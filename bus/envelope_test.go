@@ -551,3 +551,16 @@ func TestEnvelopeMalformedErrorMatching(t *testing.T) {
 	require.True(t, errors.As(err, &me))
 	assert.Equal(t, 42, me.Offset)
 }
+
+func TestTrailingFlowMark(t *testing.T) {
+	for _, off := range []uint64{1, 23, 24, 255, 256, 65535, 65536, 1 << 32, 1<<64 - 1} {
+		batch := appendFlowMark(encodeTestEnvelope(nil, &header{kind: kindSignal, target: wirePID{node: "b", id: "x"}, signal: 3}, nil, false), off)
+		got, ok := trailingFlowMark(batch)
+		require.True(t, ok, "offset %d", off)
+		assert.Equal(t, off, got)
+	}
+	for _, b := range [][]byte{nil, {0xa2}, []byte("garbage bytes"), appendFlowMark(nil, 7)[:4], appendFlowMark(nil, 300)[:6]} {
+		_, ok := trailingFlowMark(b)
+		assert.False(t, ok, "% x", b)
+	}
+}

@@ -61,13 +61,38 @@ func (c *senderCache) get(node, id []byte) *actor.PID {
 // one goroutine, in order, which keeps the order of every sender–receiver
 // pair. Delivering from here costs no hand-off: a reply completes its
 // future at once, and an actor is scheduled on the system's workers.
+//
+// The batch is acknowledged before it is handled: it is in this process
+// now, off NATS's buffers, and a delivery that blocks (a send of the inbox
+// itself waiting on a busy link) must not keep the sender from hearing it.
 func (n *Node) onInbox(m *nats.Msg) {
-	n.acknowledge(m.Reply, n.handleBatch(m.Data))
+	if offset, ok := trailingFlowMark(m.Data); ok {
+		n.acknowledge(m.Reply, offset)
+	}
+	n.handleBatch(m.Data)
 }
 
-// handleBatch decodes and delivers a batch of envelopes. It returns the
-// sending link's offset from the batch's flow envelope, if it had one.
-func (n *Node) handleBatch(data []byte) (offset uint64) {
+// trailingFlowMark finds the flow envelope a batch ends with: a map of two
+// pairs, kind 4 and the offset, the last item of the batch.
+func trailingFlowMark(b []byte) (uint64, bool) {
+	for _, size := range []int{1, 2, 3, 5, 9} { // the offset's encoded sizes
+		start := len(b) - 4 - size
+		if start < 0 {
+			break
+		}
+		if b[start] != majorMap|2 || b[start+1] != keyKind || b[start+2] != kindFlow || b[start+3] != keyFlowOffset {
+			continue
+		}
+		r := reader{b: b[start+4:]}
+		if v, err := r.uint(); err == nil && r.done() {
+			return v, true
+		}
+	}
+	return 0, false
+}
+
+// handleBatch decodes and delivers a batch of envelopes.
+func (n *Node) handleBatch(data []byte) {
 	r := reader{b: data}
 	var e inEnvelope
 	for !r.done() {
@@ -77,16 +102,14 @@ func (n *Node) handleBatch(data []byte) (offset uint64) {
 			n.counters.malformed.Add(1)
 			n.throttled.logAt(slog.LevelWarn, "malformed", "bus: malformed envelope dropped", "bytes", len(data), "error", err)
 			n.sys.DeadLetter(nil, Undecodable{Size: len(data) - r.off, Err: err}, nil)
-			return offset
+			return
 		}
 		if e.kind == kindFlow {
-			offset = e.offset
-			continue
+			continue // acknowledged before handling
 		}
 		n.counters.received.Add(1)
 		n.handle(&e)
 	}
-	return offset
 }
 
 func (n *Node) handle(e *inEnvelope) {
