@@ -268,7 +268,9 @@ func (n *Node) Stats() Stats {
 func (n *Node) Peers() []PeerState { return n.members.list() }
 
 // WaitForNode returns once a heartbeat of node has arrived, or with ctx's
-// error. Messages sent to a node before its inbox subscription reached
+// error. It says nothing of which actors that node runs yet: a node that
+// starts its actors after joining may answer the first requests with
+// dead letters. Messages sent to a node before its inbox subscription reached
 // this node's server may be lost (delivery is at-most-once); waiting for
 // the peer first avoids that at start-up.
 func (n *Node) WaitForNode(ctx context.Context, node string) error {

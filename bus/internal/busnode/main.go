@@ -77,20 +77,24 @@ func run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	sys := actor.NewSystem(actor.WithNode(cfg.Node), actor.WithLogger(cfg.Logger))
-	node, err := bus.Start(ctx, sys, cfg)
-	if err != nil {
-		return err
-	}
-	defer shutdown(sys, node)
+	// The served actors exist before the node joins: a peer may ask them
+	// as soon as it hears this node's first heartbeat.
 	for name, props := range map[string]*actor.Props{
 		"echo":    actor.PropsFromFunc(bustest.Echo),
 		"sink":    actor.PropsFromProducer(func() actor.Actor { return &bustest.Sink{} }),
-		"stats":   actor.PropsFromFunc(bustest.StatsServer(node)),
 		"watcher": actor.PropsFromProducer(func() actor.Actor { return &bustest.Watcher{} }),
 	} {
 		if _, err := sys.SpawnNamed(props, name); err != nil {
 			return err
 		}
+	}
+	node, err := bus.Start(ctx, sys, cfg)
+	if err != nil {
+		return err
+	}
+	defer shutdown(sys, node)
+	if _, err := sys.SpawnNamed(actor.PropsFromFunc(bustest.StatsServer(node)), "stats"); err != nil {
+		return err
 	}
 	// A bare NATS responder on the same connection, so benchmarks can put
 	// goray's request-reply next to NATS's own.
