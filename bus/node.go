@@ -89,14 +89,17 @@ func Start(ctx context.Context, sys *actor.System, cfg Config) (*Node, error) {
 			return nil, err
 		}
 	}
+	spawner := spawnService(n)
 	if err := n.connect(ctx); err != nil {
+		sys.Stop(spawner)
 		n.shutdownServer()
 		return nil, err
 	}
-
 	sys.SetRemote(n)
-	spawnService(n)
 	go n.loop()
+	// Peers learn of this node from its first heartbeat: only now, when
+	// it can answer and send.
+	n.publishHeartbeat(false)
 	n.log.Debug("bus: node started", "cluster", cfg.Cluster, "client_url", n.ClientURL(), "cluster_url", n.ClusterURL())
 	return n, nil
 }
@@ -176,7 +179,6 @@ func (n *Node) connect(ctx context.Context) (err error) {
 			return fmt.Errorf("bus: connect: %w", err)
 		}
 	}
-	n.publishHeartbeat(false)
 	return nil
 }
 

@@ -75,16 +75,18 @@ func init() {
 	Register[*spawnReply]("goray.bus.spawned")
 }
 
-// spawnService starts the node's spawner actor.
-func spawnService(n *Node) {
+// spawnService starts the node's spawner actor and returns its PID.
+func spawnService(n *Node) *actor.PID {
 	props := actor.PropsFromFunc(func(c *actor.Context) {
 		if req, ok := c.Message().(*spawnRequest); ok {
 			c.Respond(spawnLocal(n.sys, req))
 		}
 	})
-	if _, err := n.sys.SpawnNamed(props, spawnerName); err != nil {
+	pid, err := n.sys.SpawnNamed(props, spawnerName)
+	if err != nil {
 		n.log.Error("bus: spawner not started; this node cannot host remote spawns", "error", err)
 	}
+	return pid
 }
 
 func spawnLocal(sys *actor.System, req *spawnRequest) *spawnReply {
