@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"sync/atomic"
 )
 
 // Remote carries messages to actors on other nodes. A transport (the bus)
@@ -204,6 +203,3 @@ func (p *PID) UnmarshalBinary(b []byte) error {
 	*p = PID{Node: node, ID: id}
 	return nil
 }
-
-// remoteAtomic is the type of System.remote.
-type remoteAtomic = atomic.Pointer[remoteHolder]

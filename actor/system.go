@@ -24,7 +24,7 @@ type System struct {
 	guardian *guardian
 	segments mailbox.Segments[envelope] // shared by all unbounded mailboxes
 
-	remote remoteAtomic // transport to other nodes, if any
+	remote atomic.Pointer[remoteHolder] // transport to other nodes, if any
 
 	nextID      atomic.Uint64
 	deadLetters atomic.Uint64

@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -146,6 +145,3 @@ func (n *Node) acknowledge(reply string, offset uint64) {
 	binary.BigEndian.PutUint64(b[:], offset)
 	_ = n.ctl.Publish(reply, b[:])
 }
-
-// ackedCounter is the type of link.acked.
-type ackedCounter = atomic.Uint64

@@ -39,7 +39,7 @@ type link struct {
 	published uint64      // bytes published, guarded by pubMu
 	out       []byte      // the batch with its flow mark, guarded by pubMu
 	abandoned atomic.Bool // drop what is left: the peer is gone or Close gave up
-	acked     ackedCounter
+	acked     atomic.Uint64
 	ackSignal chan struct{}
 	ackTo     string // reply subject for the peer's acknowledgements
 
@@ -55,7 +55,7 @@ func newLink(n *Node, peer string, prev *link) *link {
 		peer:      peer,
 		gen:       gen,
 		created:   time.Now(),
-		subject:   n.subjects.inbox(peer),
+		subject:   n.subjects.Inbox(peer),
 		kick:      make(chan struct{}, 1),
 		done:      make(chan struct{}),
 		ackSignal: make(chan struct{}, 1),

@@ -157,7 +157,7 @@ func (n *Node) connect(ctx context.Context) (err error) {
 	if err := n.fitServerPayload(); err != nil {
 		return err
 	}
-	if n.inboxSub, err = n.nc.Subscribe(n.subjects.inbox(n.cfg.Node), n.onInbox); err != nil {
+	if n.inboxSub, err = n.nc.Subscribe(n.subjects.Inbox(n.cfg.Node), n.onInbox); err != nil {
 		return fmt.Errorf("bus: subscribe inbox: %w", err)
 	}
 	// A burst must not make NATS drop envelopes for want of client-side

@@ -247,7 +247,7 @@ func TestAckStateResetDoesNotStallLink(t *testing.T) {
 
 	// Junk batches with distinct reply subjects fill b's inboxAcks.
 	for i := range maxCachedSenders {
-		require.NoError(t, a.node.nc.PublishRequest(b.node.subjects.inbox("b"), fmt.Sprintf("review.junk.%d", i), nil))
+		require.NoError(t, a.node.nc.PublishRequest(b.node.subjects.Inbox("b"), fmt.Sprintf("review.junk.%d", i), nil))
 	}
 	_, err = rvRequest(a, "b", 2, 2*time.Second) // same connection: behind the junk
 	require.NoError(t, err)
@@ -450,7 +450,7 @@ func TestLinksToUnknownNodesAreFreed(t *testing.T) {
 			pid:    wirePID{node: fmt.Sprintf("ghost%d", i), id: "w"},
 		}, false)
 	}
-	require.NoError(t, a.node.nc.Publish(b.node.subjects.inbox("b"), batch))
+	require.NoError(t, a.node.nc.Publish(b.node.subjects.Inbox("b"), batch))
 	require.NoError(t, a.node.nc.Flush())
 
 	links := func() int {

@@ -11,11 +11,9 @@ func NewSubjects(cluster string) Subjects { return Subjects{prefix: "goray." + c
 // Prefix is "goray.<cluster>.", the start of every subject of the cluster.
 func (s Subjects) Prefix() string { return s.prefix }
 
-// inbox is where a node receives batches of actor envelopes.
-func (s Subjects) inbox(node string) string { return s.prefix + "n." + node + ".in" }
-
-// Inbox returns the subject on which node receives actor envelopes.
-func (s Subjects) Inbox(node string) string { return s.inbox(node) }
+// Inbox returns the subject on which node receives batches of actor
+// envelopes.
+func (s Subjects) Inbox(node string) string { return s.prefix + "n." + node + ".in" }
 
 // Heartbeat returns the subject on which node announces itself.
 func (s Subjects) Heartbeat(node string) string { return s.prefix + "hb." + node }
