@@ -114,8 +114,8 @@ func (c *Context) Request(pid *PID, msg any) { c.tell(pid, c.self, msg) }
 // tell delivers a message from inside Receive. A local actor it wakes runs
 // next on this actor's worker, where the message is still in cache.
 func (c *Context) tell(pid *PID, sender *PID, msg any) {
-	if pid != nil && pid.proc == nil && pid.Node != c.sys.node {
-		_ = c.sys.sendUser(context.Background(), pid, sender, msg)
+	if r := c.sys.remoteFor(pid); r != nil {
+		_ = remoteProcess{r: r, pid: pid}.sendUser(context.Background(), sender, msg)
 		return
 	}
 	proc := c.sys.resolve(pid)

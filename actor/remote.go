@@ -109,7 +109,7 @@ func (p remoteProcess) sendSystem(msg any) {
 // handing over a message that arrived from another node. It behaves like
 // Send otherwise.
 func (s *System) Deliver(ctx context.Context, target, sender *PID, msg any) error {
-	return s.resolve(target).sendUser(ctx, sender, msg)
+	return s.sendUser(ctx, target, sender, msg)
 }
 
 // ApplySignal applies a control signal that arrived from another node to

@@ -250,7 +250,7 @@ func (s *System) request(pid *PID, msg any, timeout time.Duration, blocking bool
 // an idle local target itself.
 func (s *System) post(ctx context.Context, f *Future, msg any, inline bool) {
 	var err error
-	if p, ok := s.resolve(f.target).(*actorProcess); ok && inline {
+	if p, ok := s.inlineTarget(f.target, inline); ok {
 		err = p.deliver(ctx, &f.pid, msg, true, nil)
 	} else {
 		err = s.sendUser(ctx, f.target, &f.pid, msg)
@@ -258,6 +258,16 @@ func (s *System) post(ctx context.Context, f *Future, msg any, inline bool) {
 	if err != nil {
 		f.complete(nil, err)
 	}
+}
+
+// inlineTarget returns the local actor a request may run on the caller's
+// goroutine, resolving the PID only when inline is allowed.
+func (s *System) inlineTarget(pid *PID, inline bool) (*actorProcess, bool) {
+	if !inline {
+		return nil, false
+	}
+	p, ok := s.resolve(pid).(*actorProcess)
+	return p, ok
 }
 
 // Stop stops the actor after the message it is processing; messages still

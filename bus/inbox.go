@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/nats-io/nats.go"
@@ -114,8 +115,7 @@ func (n *Node) handleBatch(data []byte) {
 
 func (n *Node) handle(e *inEnvelope) {
 	if len(e.targetNode) > 0 && string(e.targetNode) != n.cfg.Node {
-		n.counters.undeliver.Add(1)
-		n.reject(e, CodeDeadLetter, fmt.Errorf("envelope for node %q arrived at %q", e.targetNode, n.cfg.Node))
+		n.reject(e, &n.counters.undeliver, CodeDeadLetter, fmt.Errorf("envelope for node %q arrived at %q", e.targetNode, n.cfg.Node))
 		return
 	}
 	switch e.kind {
@@ -128,32 +128,27 @@ func (n *Node) handle(e *inEnvelope) {
 			f.Fail(&RemoteError{Node: string(e.senderNode), Code: ErrorCode(e.code), Text: string(e.text)})
 		}
 	default:
-		n.counters.malformed.Add(1)
-		n.reject(e, CodeMalformed, fmt.Errorf("unknown envelope kind %d", e.kind))
+		n.reject(e, &n.counters.malformed, CodeMalformed, fmt.Errorf("unknown envelope kind %d", e.kind))
 	}
 }
 
 func (n *Node) handleUser(e *inEnvelope) {
 	if len(e.body) > n.cfg.MaxMessageBytes {
-		n.counters.oversized.Add(1)
-		n.reject(e, CodeTooLarge, &TooLargeError{Size: len(e.body), Limit: n.cfg.MaxMessageBytes})
+		n.reject(e, &n.counters.oversized, CodeTooLarge, &TooLargeError{Size: len(e.body), Limit: n.cfg.MaxMessageBytes})
 		return
 	}
 	mt := n.recent.typeOf(e.typ)
 	if mt == nil {
-		n.counters.unknownType.Add(1)
-		n.reject(e, CodeUnknownType, fmt.Errorf("%w %q", ErrUnknownType, e.typ))
+		n.reject(e, &n.counters.unknownType, CodeUnknownType, fmt.Errorf("%w %q", ErrUnknownType, e.typ))
 		return
 	}
 	if !e.hasBody {
-		n.counters.malformed.Add(1)
-		n.reject(e, CodeMalformed, fmt.Errorf("%s message without a body", mt.name))
+		n.reject(e, &n.counters.malformed, CodeMalformed, fmt.Errorf("%s message without a body", mt.name))
 		return
 	}
 	msg, err := decodeBody(mt, e.body)
 	if err != nil {
-		n.counters.malformed.Add(1)
-		n.reject(e, CodeMalformed, fmt.Errorf("decode %s: %w", mt.name, err))
+		n.reject(e, &n.counters.malformed, CodeMalformed, fmt.Errorf("decode %s: %w", mt.name, err))
 		return
 	}
 	sender := n.senderPID(e)
@@ -166,7 +161,7 @@ func (n *Node) handleUser(e *inEnvelope) {
 	target := n.recent.target(n, e.targetID)
 	if target == nil {
 		n.counters.undeliver.Add(1)
-		n.sys.DeadLetter(&actor.PID{Node: n.cfg.Node, ID: string(e.targetID)}, msg, sender)
+		n.sys.DeadLetter(n.targetPID(e), msg, sender)
 		return
 	}
 	_ = n.sys.Deliver(noWait, target, sender, msg)
@@ -251,18 +246,13 @@ func (n *Node) handleSignal(e *inEnvelope) {
 		about = &actor.PID{Node: string(e.pidNode), ID: string(e.pidID)}
 	}
 	kind := actor.SignalKind(e.signal)
-	target := &actor.PID{Node: n.cfg.Node, ID: string(e.targetID)}
-	if e.targetReq != 0 {
-		// A signal for a request's future (someone watched a request's
-		// sender): no actor is behind it, so a watch is answered at once
-		// with ReasonNotFound.
-		target.ID = requestPIDID(e.targetReq)
-	}
+	// A signal for a request's future (someone watched a request's
+	// sender) names no actor: a watch is answered with ReasonNotFound.
+	target := n.targetPID(e)
 	switch kind {
 	case actor.SignalWatch, actor.SignalUnwatch:
 		if about == nil {
-			n.counters.malformed.Add(1)
-			n.reject(e, CodeMalformed, fmt.Errorf("watch signal without a watcher"))
+			n.reject(e, &n.counters.malformed, CodeMalformed, fmt.Errorf("watch signal without a watcher"))
 			return
 		}
 		w := watchOut{watcher: about, target: target}
@@ -273,23 +263,23 @@ func (n *Node) handleSignal(e *inEnvelope) {
 		}
 	case actor.SignalTerminated:
 		if about == nil {
-			n.counters.malformed.Add(1)
-			n.reject(e, CodeMalformed, fmt.Errorf("terminated signal without an actor"))
+			n.reject(e, &n.counters.malformed, CodeMalformed, fmt.Errorf("terminated signal without an actor"))
 			return
 		}
 		n.members.removeWatch(n.members.out, about.Node, keyOf(watchOut{watcher: target, target: about}))
 	case actor.SignalStop, actor.SignalPoison:
 	default:
-		n.counters.malformed.Add(1)
-		n.reject(e, CodeMalformed, fmt.Errorf("unknown signal %d", e.signal))
+		n.reject(e, &n.counters.malformed, CodeMalformed, fmt.Errorf("unknown signal %d", e.signal))
 		return
 	}
 	n.sys.ApplySignal(target, actor.Signal{Kind: kind, PID: about, Reason: actor.TerminationReason(e.reason)})
 }
 
-// reject counts and logs an envelope that cannot be handled, hands it to
-// dead letters, and fails the remote request it carried, if any.
-func (n *Node) reject(e *inEnvelope, code ErrorCode, err error) {
+// reject counts (in counter) and logs an envelope that cannot be handled,
+// hands it to dead letters, and fails the remote request it carried, if
+// any.
+func (n *Node) reject(e *inEnvelope, counter *atomic.Uint64, code ErrorCode, err error) {
+	counter.Add(1)
 	n.throttled.logAt(slog.LevelWarn, "reject "+code.String(), "bus: incoming message dropped",
 		"from", string(e.senderNode), "type", string(e.typ), "error", err)
 	sender := n.senderPID(e)
@@ -299,8 +289,16 @@ func (n *Node) reject(e *inEnvelope, code ErrorCode, err error) {
 	if code != CodeDeadLetter {
 		n.replyError(sender, code, err.Error())
 	}
-	n.sys.DeadLetter(&actor.PID{Node: n.cfg.Node, ID: string(e.targetID)},
-		Undecodable{Type: string(e.typ), Size: len(e.body), Err: err}, sender)
+	n.sys.DeadLetter(n.targetPID(e), Undecodable{Type: string(e.typ), Size: len(e.body), Err: err}, sender)
+}
+
+// targetPID is the local PID an envelope names: an actor id, or the
+// future of one of this node's requests.
+func (n *Node) targetPID(e *inEnvelope) *actor.PID {
+	if e.targetReq != 0 {
+		return &actor.PID{Node: n.cfg.Node, ID: requestPIDID(e.targetReq)}
+	}
+	return &actor.PID{Node: n.cfg.Node, ID: string(e.targetID)}
 }
 
 // String names the code.

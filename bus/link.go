@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,7 +38,6 @@ type link struct {
 
 	pubMu     sync.Mutex  // held while publishing a cut batch
 	published uint64      // bytes published, guarded by pubMu
-	out       []byte      // the batch with its flow mark, guarded by pubMu
 	abandoned atomic.Bool // drop what is left: the peer is gone or Close gave up
 	acked     atomic.Uint64
 	ackSignal chan struct{}
@@ -159,7 +159,9 @@ func (l *link) publishLocked(split int) {
 	l.pubMu.Lock()
 	l.mu.Unlock()
 	if split > 0 && split < len(batch) {
-		l.publish(batch[:split], count-1)
+		// Clipped, so the first part's flow mark cannot overwrite the
+		// second part.
+		l.publish(slices.Clip(batch[:split]), count-1)
 		l.publish(batch[split:], 1)
 	} else {
 		l.publish(batch, count)
@@ -189,8 +191,9 @@ func (l *link) publish(batch []byte, count int) {
 		return
 	}
 	end := l.published + uint64(len(batch))
-	l.out = appendFlowMark(append(l.out[:0], batch...), end)
-	if err := l.n.nc.PublishRequest(l.subject, l.ackTo, l.out); err != nil {
+	// The batch was cut from the open one and belongs to this publish: the
+	// mark goes on its end, in its spare capacity.
+	if err := l.n.nc.PublishRequest(l.subject, l.ackTo, appendFlowMark(batch, end)); err != nil {
 		l.n.counters.sendErrors.Add(uint64(count))
 		l.n.throttled.logAt(slog.LevelWarn, "publish", "bus: publish failed; messages dropped",
 			"peer", l.peer, "envelopes", count, "bytes", len(batch), "error", err)
@@ -199,9 +202,6 @@ func (l *link) publish(batch []byte, count int) {
 	l.published = end
 	l.n.counters.sent.Add(uint64(count))
 	l.n.counters.batches.Add(1)
-	if cap(l.out) > 2*l.n.cfg.MaxPayload {
-		l.out = nil // a rare oversized batch does not pin its memory
-	}
 }
 
 // flusher publishes the open batch whenever it is kicked, until the link

@@ -103,14 +103,6 @@ func TestKillNineNotifiesWatchersAndFailsRequests(t *testing.T) {
 	assert.Less(t, time.Since(start), time.Second)
 }
 
-// rawEnvelope hand-builds an envelope with the reflection codec, as a
-// hostile or buggy peer might.
-func rawEnvelope(t *testing.T, fields map[uint64]any) []byte {
-	b, err := cbor.Marshal(fields)
-	require.NoError(t, err)
-	return b
-}
-
 func TestInboxSurvivesHostileInput(t *testing.T) {
 	tf := tokenFile(t)
 	a := startProc(t, "-node", "a", "-listen", "127.0.0.1:0", "-token-file", tf)
@@ -124,12 +116,12 @@ func TestInboxSurvivesHostileInput(t *testing.T) {
 	require.NoError(t, err)
 	defer raw.Close()
 	inbox := bus.NewSubjects(cluster).Inbox("a")
-	valid := rawEnvelope(t, map[uint64]any{1: 1, 2: "a", 3: "echo", 8: "bustest.ping", 15: mustCBOR(t, &bustest.Ping{N: 1})})
+	valid := mustCBOR(t, map[uint64]any{1: 1, 2: "a", 3: "echo", 8: "bustest.ping", 15: mustCBOR(t, &bustest.Ping{N: 1})})
 	hostile := map[string][]byte{
 		"garbage":   []byte("\xff\x00 this is not CBOR \x1f\x9f"),
 		"truncated": valid[:len(valid)-3],
-		"unknown":   rawEnvelope(t, map[uint64]any{1: 1, 2: "a", 3: "echo", 8: "no.such.type", 15: []byte{0xa0}}),
-		"oversized": rawEnvelope(t, map[uint64]any{1: 1, 2: "a", 3: "echo", 8: "bustest.ping", 15: make([]byte, 2<<20)}),
+		"unknown":   mustCBOR(t, map[uint64]any{1: 1, 2: "a", 3: "echo", 8: "no.such.type", 15: []byte{0xa0}}),
+		"oversized": mustCBOR(t, map[uint64]any{1: 1, 2: "a", 3: "echo", 8: "bustest.ping", 15: make([]byte, 2<<20)}),
 	}
 	for name, payload := range hostile {
 		require.NoError(t, raw.Publish(inbox, payload), name)
@@ -150,6 +142,8 @@ func TestInboxSurvivesHostileInput(t *testing.T) {
 	assert.Contains(t, a.stderrText(), "malformed envelope dropped")
 }
 
+// mustCBOR encodes v with the reflection codec; the hostile-input test
+// hand-builds envelopes with it, as a buggy peer might.
 func mustCBOR(t *testing.T, v any) []byte {
 	b, err := cbor.Marshal(v)
 	require.NoError(t, err)
