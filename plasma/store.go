@@ -1,0 +1,636 @@
+package plasma
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Store is a node's object store: the arena, the allocator and the table of
+// objects. Its methods are safe for concurrent use. Processes of the node
+// reach it through a [Client]: in the store's own process directly, from
+// other processes through the store's actor over the bus.
+type Store struct {
+	cfg      Config
+	log      *slog.Logger
+	arena    *Arena
+	localDir string   // spill and fallback files
+	lockFile *os.File // flock held on localDir/lock
+
+	mu        sync.Mutex
+	alloc     *Allocator
+	objects   map[ObjectID]*object
+	evictable lruList // sealed, unheld, in memory, and unpinned or spilled: may be dropped
+	spillable lruList // sealed, unheld, in memory, pinned and not yet on disk
+	changed   chan struct{}
+	demand    uint64 // bytes that waiting creates need
+	clients   map[uint64]map[ObjectID]int
+	nextCID   uint64
+	spill     spillState
+	fallback  fallbackState
+	counters  counters
+	closed    bool
+
+	stop      context.CancelFunc
+	stopCtx   context.Context
+	spillWake chan struct{}
+	wg        sync.WaitGroup
+}
+
+// counters are running totals reported by Stats.
+type counters struct {
+	evictions     uint64
+	restores      uint64
+	restoredBytes uint64
+	spills        uint64
+	spillFailures uint64
+	createWaits   uint64
+	storeFull     uint64
+}
+
+// Open creates the node's arena and starts its store. It first removes the
+// arenas and spill directories of nodes that died on this host.
+func Open(cfg Config) (*Store, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	if n := sweep(cfg.Logger, cfg.Dir, cfg.SpillDir); n > 0 {
+		cfg.Logger.Info("plasma: swept files of dead nodes", "removed", n)
+	}
+	id := cfg.Name + "-" + randomSuffix()
+	localDir, lockFile, err := makeLocalDir(cfg.SpillDir, id)
+	if err != nil {
+		return nil, err
+	}
+	arena, err := createArena(cfg.Dir, id, cfg.Capacity, !cfg.NoPrefault)
+	if err != nil {
+		_ = os.RemoveAll(localDir)
+		_ = lockFile.Close()
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Store{
+		cfg:       cfg,
+		log:       cfg.Logger.With("store", id),
+		arena:     arena,
+		localDir:  localDir,
+		lockFile:  lockFile,
+		alloc:     NewAllocator(cfg.Capacity),
+		objects:   make(map[ObjectID]*object),
+		changed:   make(chan struct{}),
+		clients:   make(map[uint64]map[ObjectID]int),
+		stop:      cancel,
+		stopCtx:   ctx,
+		spillWake: make(chan struct{}, 1),
+	}
+	s.spill.files = make(map[uint64]*spillFile)
+	if !cfg.DisableSpilling {
+		s.wg.Add(1)
+		go s.spiller()
+	}
+	s.log.Info("plasma: store open", "arena", arena.Path(), "capacity", formatBytes(cfg.Capacity), "spill_dir", localDir)
+	return s, nil
+}
+
+// makeLocalDir creates the store's own directory under root and locks it,
+// so that a sweep by a later node removes it only once this one is gone.
+func makeLocalDir(root, id string) (string, *os.File, error) {
+	dir := filepath.Join(root, localPrefix+id)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", nil, fmt.Errorf("plasma: create spill directory: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, lockName), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return "", nil, fmt.Errorf("plasma: create spill lock: %w", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		_ = f.Close()
+		_ = os.RemoveAll(dir)
+		return "", nil, fmt.Errorf("plasma: lock spill directory: %w", err)
+	}
+	return dir, f, nil
+}
+
+func randomSuffix() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// Arena is the store's shared-memory arena.
+func (s *Store) Arena() *Arena { return s.arena }
+
+// Close stops the store and removes its arena and spill files. Views still
+// held in this process must not be used afterwards.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.broadcastLocked()
+	s.mu.Unlock()
+	s.stop()
+	s.wg.Wait()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fallback.closeAll()
+	err := s.arena.Close()
+	if rmErr := os.RemoveAll(s.localDir); rmErr != nil && err == nil {
+		err = rmErr
+	}
+	_ = s.lockFile.Close()
+	s.log.Info("plasma: store closed")
+	return err
+}
+
+// broadcastLocked wakes everyone waiting for an object to be sealed or for
+// memory to be freed.
+func (s *Store) broadcastLocked() {
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// wait releases the lock until something changes, the deadline passes or
+// ctx ends; it reports whether to keep waiting.
+func (s *Store) wait(ctx context.Context, deadline time.Time) bool {
+	ch := s.changed
+	s.mu.Unlock()
+	defer s.mu.Lock()
+	var timeout <-chan time.Time
+	if !deadline.IsZero() {
+		d := time.Until(deadline)
+		if d <= 0 {
+			return false
+		}
+		t := time.NewTimer(d)
+		defer t.Stop()
+		timeout = t.C
+	}
+	select {
+	case <-ch:
+		return true
+	case <-timeout:
+		return false
+	case <-ctx.Done():
+		return false
+	case <-s.stopCtx.Done():
+		return false
+	}
+}
+
+// Location says where an object's bytes are: a range of the arena, or of
+// a fallback file.
+type Location struct {
+	Found bool   `cbor:"1,keyasint,omitempty"`
+	Off   uint64 `cbor:"2,keyasint,omitempty"`
+	Size  uint64 `cbor:"3,keyasint,omitempty"`
+	File  string `cbor:"4,keyasint,omitempty"` // a fallback file; empty for the arena
+}
+
+func (o *object) location() Location {
+	loc := Location{Found: true, Off: o.block.Off, Size: o.size}
+	if o.fallback != nil {
+		loc.Off, loc.File = 0, o.fallback.path
+	}
+	return loc
+}
+
+// connect registers a client; its holds are dropped together by
+// disconnect.
+func (s *Store) connect() (uint64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return 0, ErrClosed
+	}
+	s.nextCID++
+	s.clients[s.nextCID] = make(map[ObjectID]int)
+	return s.nextCID, nil
+}
+
+// disconnect releases every hold of a client and aborts the objects it was
+// still writing: a client that dies leaks nothing.
+func (s *Store) disconnect(cid uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	holds, ok := s.clients[cid]
+	if !ok {
+		return
+	}
+	delete(s.clients, cid)
+	for id, n := range holds {
+		if o := s.objects[id]; o != nil {
+			o.readers -= n
+			s.settleLocked(o)
+		}
+	}
+	for _, o := range s.objects {
+		if o.state == StateCreated && o.creator == cid {
+			s.freeLocked(o)
+		}
+	}
+	s.broadcastLocked()
+}
+
+func (s *Store) checkClient(cid uint64) error {
+	if s.closed {
+		return ErrClosed
+	}
+	if _, ok := s.clients[cid]; !ok {
+		return ErrUnknownClient
+	}
+	return nil
+}
+
+// create makes room for an object of size bytes and records it as being
+// written by client cid. When nothing can be evicted it waits for spilling
+// or releases for up to the grace period, then falls back to a file if so
+// configured, or fails with ObjectStoreFullError.
+func (s *Store) create(ctx context.Context, cid uint64, id ObjectID, size uint64, pin bool) (Location, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.checkClient(cid); err != nil {
+		return Location{}, err
+	}
+	if _, ok := s.objects[id]; ok {
+		return Location{}, fmt.Errorf("%w: %v", ErrObjectExists, id)
+	}
+	o := &object{id: id, size: size, state: StateCreated, pinned: pin, creator: cid, access: time.Now()}
+	if size <= s.alloc.Capacity() {
+		b, err := s.reserveLocked(ctx, id, size, func() error {
+			if _, ok := s.objects[id]; ok {
+				return fmt.Errorf("%w: %v", ErrObjectExists, id)
+			}
+			return nil
+		})
+		if err == nil {
+			o.block, o.inMemory = b, true
+			s.objects[id] = o
+			s.maybeSpillLocked()
+			return o.location(), nil
+		}
+		if !isFull(err) || !s.cfg.Fallback {
+			return Location{}, err
+		}
+	} else if !s.cfg.Fallback {
+		return Location{}, fmt.Errorf("%w: %v is %s, the store %s", ErrObjectTooLarge, id, formatBytes(size), formatBytes(s.alloc.Capacity()))
+	}
+	fb, err := s.fallback.create(s.localDir, size)
+	if err != nil {
+		return Location{}, err
+	}
+	o.fallback = fb
+	s.objects[id] = o
+	return o.location(), nil
+}
+
+func isFull(err error) bool {
+	_, ok := err.(*ObjectStoreFullError)
+	return ok
+}
+
+// reserveLocked allocates size bytes, evicting, spilling and waiting as
+// needed until the grace period ends. still is checked after every wait:
+// its error ends the wait.
+func (s *Store) reserveLocked(ctx context.Context, id ObjectID, size uint64, still func() error) (Block, error) {
+	if b, ok := s.allocLocked(size); ok {
+		return b, nil
+	}
+	s.counters.createWaits++
+	deadline := time.Now().Add(s.cfg.CreateGrace)
+	s.demand += size
+	defer func() { s.demand -= size }()
+	for {
+		s.wakeSpiller()
+		if !s.wait(ctx, deadline) {
+			break
+		}
+		if s.closed {
+			return Block{}, ErrClosed
+		}
+		if err := still(); err != nil {
+			return Block{}, err
+		}
+		if b, ok := s.allocLocked(size); ok {
+			return b, nil
+		}
+	}
+	if s.closed {
+		return Block{}, ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return Block{}, fmt.Errorf("plasma: allocate for %v: %w", id, err)
+	}
+	if b, ok := s.allocLocked(size); ok {
+		return b, nil
+	}
+	s.counters.storeFull++
+	return Block{}, s.fullErrorLocked(id, size)
+}
+
+func (s *Store) fullErrorLocked(id ObjectID, size uint64) error {
+	var pinned, held uint64
+	for _, o := range s.objects {
+		if !o.inMemory {
+			continue
+		}
+		if o.pinned {
+			pinned += o.size
+		}
+		if o.readers > 0 {
+			held += o.size
+		}
+	}
+	return &ObjectStoreFullError{
+		ID: id, Requested: size, Capacity: s.alloc.Capacity(), Used: s.alloc.Stats().Allocated,
+		Pinned: pinned, Held: held, SpillErr: s.spill.lastErr,
+	}
+}
+
+// allocLocked allocates size bytes, evicting least recently used copies
+// that may be dropped until the allocation fits or there is none left.
+func (s *Store) allocLocked(size uint64) (Block, bool) {
+	for {
+		if b, ok := s.alloc.Alloc(size); ok {
+			return b, true
+		}
+		victim := s.evictable.head
+		if victim == nil {
+			return Block{}, false
+		}
+		s.evictLocked(victim)
+	}
+}
+
+// evictLocked drops an unheld copy from memory. A copy with a spilled
+// twin stays known and is restored on the next Get; any other copy is
+// gone from this node.
+func (s *Store) evictLocked(o *object) {
+	s.counters.evictions++
+	if o.spill != nil {
+		s.dropMemoryLocked(o)
+		return
+	}
+	s.freeLocked(o)
+}
+
+func (s *Store) dropMemoryLocked(o *object) {
+	if o.list != nil {
+		o.list.remove(o)
+	}
+	if o.inMemory {
+		s.alloc.Free(o.block)
+		o.block, o.inMemory = Block{}, false
+	}
+}
+
+// freeLocked forgets an object and frees its memory, its fallback file
+// and its share of a spill file.
+func (s *Store) freeLocked(o *object) {
+	s.dropMemoryLocked(o)
+	if o.fallback != nil {
+		s.fallback.free(o.fallback)
+		o.fallback = nil
+	}
+	if o.spill != nil {
+		s.spill.release(o.spill, s.log)
+		o.spill = nil
+	}
+	delete(s.objects, o.id)
+	s.broadcastLocked()
+}
+
+// settleLocked puts an object where its state says: freed when deleted and
+// no longer held, on the evictable or spillable list when unheld, on no
+// list while held or busy.
+func (s *Store) settleLocked(o *object) {
+	if o.list != nil {
+		o.list.remove(o)
+	}
+	if o.readers > 0 || o.busy || o.state != StateSealed {
+		return
+	}
+	if o.deleted {
+		s.freeLocked(o)
+		return
+	}
+	if !o.inMemory || o.fallback != nil {
+		return
+	}
+	if o.pinned && o.spill == nil {
+		s.spillable.pushBack(o)
+	} else {
+		s.evictable.pushBack(o)
+	}
+}
+
+// seal makes a created object immutable and readable.
+func (s *Store) seal(cid uint64, id ObjectID) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o, err := s.writingLocked(cid, id)
+	if err != nil {
+		return err
+	}
+	o.state = StateSealed
+	o.access = time.Now()
+	s.settleLocked(o)
+	s.broadcastLocked()
+	return nil
+}
+
+// abort frees an object that its creator gave up on before sealing it.
+func (s *Store) abort(cid uint64, id ObjectID) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o, err := s.writingLocked(cid, id)
+	if err != nil {
+		return err
+	}
+	s.freeLocked(o)
+	return nil
+}
+
+func (s *Store) writingLocked(cid uint64, id ObjectID) (*object, error) {
+	if err := s.checkClient(cid); err != nil {
+		return nil, err
+	}
+	o := s.objects[id]
+	switch {
+	case o == nil:
+		return nil, fmt.Errorf("%w: %v", ErrNoObject, id)
+	case o.state != StateCreated:
+		return nil, fmt.Errorf("%w: %v", ErrSealed, id)
+	case o.creator != cid:
+		return nil, fmt.Errorf("%w: %v", ErrNotCreator, id)
+	}
+	return o, nil
+}
+
+// get holds every object of ids that is sealed, waiting up to timeout
+// (forever when negative, not at all when zero) for the others to be
+// created and sealed, and restoring spilled ones. Objects still missing at
+// the end have a Location that is not Found.
+func (s *Store) get(ctx context.Context, cid uint64, ids []ObjectID, timeout time.Duration) ([]Location, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.checkClient(cid); err != nil {
+		return nil, err
+	}
+	var deadline time.Time
+	if timeout >= 0 {
+		deadline = time.Now().Add(timeout)
+	}
+	locs := make([]Location, len(ids))
+	missing := len(ids)
+	for {
+		for i, id := range ids {
+			if locs[i].Found {
+				continue
+			}
+			loc, err := s.tryHoldLocked(ctx, cid, id)
+			if err != nil {
+				s.unholdLocked(cid, ids, locs)
+				return nil, err
+			}
+			if loc.Found {
+				locs[i] = loc
+				missing--
+			}
+		}
+		if missing == 0 || s.closed || !s.wait(ctx, deadline) {
+			break
+		}
+	}
+	if s.closed {
+		s.unholdLocked(cid, ids, locs)
+		return nil, ErrClosed
+	}
+	if err := ctx.Err(); err != nil && missing > 0 {
+		s.unholdLocked(cid, ids, locs)
+		return nil, fmt.Errorf("plasma: get: %w", err)
+	}
+	return locs, nil
+}
+
+// tryHoldLocked holds one object if it is readable now, restoring it from
+// disk first if it was spilled.
+func (s *Store) tryHoldLocked(ctx context.Context, cid uint64, id ObjectID) (Location, error) {
+	o := s.objects[id]
+	if o == nil || o.state != StateSealed || o.deleted {
+		return Location{}, nil
+	}
+	if !o.inMemory && o.fallback == nil {
+		if o.busy {
+			return Location{}, nil // another Get is restoring it
+		}
+		if err := s.restoreLocked(ctx, o); err != nil {
+			return Location{}, err
+		}
+		if s.objects[id] != o || !o.inMemory {
+			return Location{}, nil
+		}
+	}
+	o.readers++
+	s.clients[cid][id]++
+	o.access = time.Now()
+	if o.list != nil {
+		o.list.remove(o)
+	}
+	return o.location(), nil
+}
+
+func (s *Store) unholdLocked(cid uint64, ids []ObjectID, locs []Location) {
+	for i, loc := range locs {
+		if loc.Found {
+			_ = s.releaseLocked(cid, ids[i])
+		}
+	}
+}
+
+// release ends one hold of a client on an object.
+func (s *Store) release(cid uint64, id ObjectID) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.checkClient(cid); err != nil {
+		return err
+	}
+	return s.releaseLocked(cid, id)
+}
+
+func (s *Store) releaseLocked(cid uint64, id ObjectID) error {
+	holds := s.clients[cid]
+	o := s.objects[id]
+	if holds[id] == 0 || o == nil {
+		return fmt.Errorf("%w: %v", ErrNotHeld, id)
+	}
+	if holds[id]--; holds[id] == 0 {
+		delete(holds, id)
+	}
+	o.readers--
+	o.access = time.Now()
+	if o.readers == 0 {
+		s.settleLocked(o)
+		s.broadcastLocked()
+	}
+	return nil
+}
+
+// remove deletes objects: at once when nobody holds them, else at their
+// last release; from then on nobody can get them. Objects not there are
+// skipped.
+func (s *Store) remove(ids []ObjectID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range ids {
+		o := s.objects[id]
+		if o == nil {
+			continue
+		}
+		if o.readers > 0 || o.busy {
+			o.deleted = true
+			if o.list != nil {
+				o.list.remove(o)
+			}
+			continue
+		}
+		s.freeLocked(o)
+	}
+}
+
+// contains reports whether a sealed, undeleted object is in the store (in
+// memory, in a fallback file or spilled).
+func (s *Store) contains(id ObjectID) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := s.objects[id]
+	return o != nil && o.state == StateSealed && !o.deleted
+}
+
+// setPinned marks an object as a primary copy (never evicted, only
+// spilled) or not.
+func (s *Store) setPinned(id ObjectID, pin bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := s.objects[id]
+	if o == nil || o.deleted {
+		return fmt.Errorf("%w: %v", ErrNoObject, id)
+	}
+	o.pinned = pin
+	s.settleLocked(o)
+	if pin {
+		s.maybeSpillLocked()
+	}
+	return nil
+}

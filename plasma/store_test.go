@@ -1,0 +1,169 @@
+package plasma
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// testStore opens a store whose arena and spill directory live in the
+// test's own directories, and closes it at the end.
+func testStore(t testing.TB, capacity uint64, mod func(*Config)) (*Store, *Client) {
+	t.Helper()
+	cfg := Config{
+		Name:            "test",
+		Dir:             t.TempDir(),
+		SpillDir:        t.TempDir(),
+		Capacity:        capacity,
+		MinSpillingSize: 1,
+		CreateGrace:     200 * time.Millisecond,
+		NoPrefault:      true,
+		Logger:          slog.New(slog.DiscardHandler),
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	s, err := Open(cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, s.Close()) })
+	c, err := s.Client()
+	require.NoError(t, err)
+	return s, c
+}
+
+func oid(n int) ObjectID {
+	var id ObjectID
+	id[0], id[1], id[2] = byte(n), byte(n>>8), byte(n>>16)
+	return id
+}
+
+// fill returns n bytes of a pattern that depends on seed. It writes a
+// block byte by byte and copies it, which stays fast under the race
+// detector even for a GiB.
+func fill(n int, seed byte) []byte {
+	b := make([]byte, n)
+	block := b[:min(n, 4093)]
+	for i := range block {
+		block[i] = byte(i*31) ^ seed
+	}
+	for i := len(block); i < n; i += len(block) {
+		copy(b[i:], block)
+	}
+	return b
+}
+
+func TestPutGetSizes(t *testing.T) {
+	s, c := testStore(t, 1<<31, nil)
+	ctx := context.Background()
+	for i, size := range []int{0, 1, 100 << 10, 1 << 30} {
+		data := fill(size, byte(i))
+		require.NoError(t, c.Put(ctx, oid(i), data), "size %d", size)
+		v, err := c.GetOne(ctx, oid(i), 0)
+		require.NoError(t, err)
+		require.Len(t, v.Data(), size)
+		assert.Equal(t, xxhash.Sum64(data), xxhash.Sum64(v.Data()), "size %d", size)
+		if size > 0 {
+			assert.True(t, s.Arena().Contains(v.Data()), "view of %d bytes lies in the arena", size)
+		}
+		require.NoError(t, v.Release())
+	}
+	st, err := c.Stats(ctx, true)
+	require.NoError(t, err)
+	assert.Equal(t, 4, st.Objects)
+	assert.Len(t, st.ObjectList, 4)
+}
+
+func TestLRUEvictionOrder(t *testing.T) {
+	_, c := testStore(t, 1<<20, func(c *Config) { c.DisableSpilling = true })
+	ctx := context.Background()
+	const size = 250 << 10
+	for i := range 4 {
+		require.NoError(t, c.Put(ctx, oid(i), fill(size, byte(i))))
+	}
+	// Touch 0, so 1 is now the least recently used.
+	v, err := c.GetOne(ctx, oid(0), 0)
+	require.NoError(t, err)
+	require.NoError(t, v.Release())
+	require.NoError(t, c.Put(ctx, oid(10), fill(size, 10)))
+	require.NoError(t, c.Put(ctx, oid(11), fill(size, 11)))
+	has := func(i int) bool { ok, err := c.Contains(ctx, oid(i)); require.NoError(t, err); return ok }
+	assert.False(t, has(1), "least recently used evicted first")
+	assert.False(t, has(2), "then the next")
+	assert.True(t, has(0))
+	assert.True(t, has(3))
+}
+
+func TestSpillRestore(t *testing.T) {
+	s, c := testStore(t, 1<<20, nil)
+	ctx := context.Background()
+	const size = 300 << 10
+	sums := map[int]uint64{}
+	for i := range 6 {
+		data := fill(size, byte(i))
+		sums[i] = xxhash.Sum64(data)
+		require.NoError(t, c.Put(ctx, oid(i), data, Pinned()))
+	}
+	st, err := c.Stats(ctx, false)
+	require.NoError(t, err)
+	assert.NotZero(t, st.SpilledObjects)
+	for i := range 6 {
+		v, err := c.GetOne(ctx, oid(i), time.Second)
+		require.NoError(t, err)
+		assert.Equal(t, sums[i], xxhash.Sum64(v.Data()), "object %d", i)
+		require.NoError(t, v.Release())
+	}
+	st, err = c.Stats(ctx, false)
+	require.NoError(t, err)
+	assert.NotZero(t, st.Restores)
+	ids := make([]ObjectID, 6)
+	for i := range ids {
+		ids[i] = oid(i)
+	}
+	require.NoError(t, c.Delete(ctx, ids...))
+	st, err = c.Stats(ctx, true)
+	require.NoError(t, err)
+	t.Logf("%+v", st)
+	// A batch being written when the objects were deleted is removed
+	// once it is done.
+	require.Eventually(t, func() bool {
+		entries, err := os.ReadDir(s.localDir)
+		return err == nil && len(entries) == 1
+	}, 5*time.Second, 10*time.Millisecond, "only the lock file is left")
+}
+
+func TestStoreFull(t *testing.T) {
+	_, c := testStore(t, 1<<20, func(c *Config) { c.DisableSpilling = true })
+	ctx := context.Background()
+	require.NoError(t, c.Put(ctx, oid(1), fill(700<<10, 1), Pinned()))
+	start := time.Now()
+	err := c.Put(ctx, oid(2), fill(700<<10, 2))
+	var full *ObjectStoreFullError
+	require.ErrorAs(t, err, &full)
+	assert.GreaterOrEqual(t, time.Since(start), 200*time.Millisecond)
+	t.Log(err)
+}
+
+func TestSweepStale(t *testing.T) {
+	dir, spill := t.TempDir(), t.TempDir()
+	cfg := Config{Name: "a", Dir: dir, SpillDir: spill, Capacity: 1 << 20, NoPrefault: true}
+	s, err := Open(cfg)
+	require.NoError(t, err)
+	// Fake a dead node: copy of a file with no lock.
+	dead := filepath.Join(dir, arenaPrefix+"dead-1"+arenaSuffix)
+	require.NoError(t, os.WriteFile(dead, nil, 0o600))
+	s2, err := Open(cfg)
+	require.NoError(t, err)
+	_, err = os.Stat(dead)
+	assert.ErrorIs(t, err, os.ErrNotExist)
+	_, err = os.Stat(s.Arena().Path())
+	assert.NoError(t, err, "a live node's arena is kept")
+	require.NoError(t, s.Close())
+	require.NoError(t, s2.Close())
+}
