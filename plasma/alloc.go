@@ -313,15 +313,15 @@ func (a *Allocator) removeFree(off, n uint64) {
 
 // AllocStats describes how the arena is used.
 type AllocStats struct {
-	Capacity    uint64  // bytes managed
-	Allocated   uint64  // bytes held by live blocks, rounded up to their slot or Alignment
-	Requested   uint64  // bytes asked for by live blocks
-	Blocks      uint64  // live blocks
-	Slabs       uint64  // slabs in use or kept, of SlabSize bytes each
-	SlabSize    uint64  // size of a slab
-	Free        uint64  // bytes in free ranges (kept empty slabs not included)
-	LargestFree uint64  // the largest free range: the largest block that can be had without eviction
-	FreeRanges  int     // free ranges
+	Capacity    uint64 // bytes managed
+	Allocated   uint64 // bytes held by live blocks, rounded up to their slot or Alignment
+	Requested   uint64 // bytes asked for by live blocks
+	Blocks      uint64 // live blocks
+	Slabs       uint64 // slabs in use or kept, of SlabSize bytes each
+	SlabSize    uint64 // size of a slab
+	Free        uint64 // bytes in free ranges (kept empty slabs not included)
+	LargestFree uint64 // the largest free range: the largest block that can be had without eviction
+	FreeRanges  int    // free ranges
 	// Fragmentation is 1 - LargestFree/Free: 0 when the free space is one
 	// range, near 1 when it is scattered in pieces too small to use.
 	Fragmentation float64

@@ -68,9 +68,9 @@ func applyCreate(opts []CreateOption) createOptions {
 // Buffer is a created object being written. Fill Data, then Seal it, or
 // Abort it.
 type Buffer struct {
-	ID   ObjectID
-	Data []byte // writable until Seal or Abort
-	c    *Client
+	ID    ObjectID
+	Data  []byte // writable until Seal or Abort
+	c     *Client
 	unmap func()
 }
 

@@ -25,9 +25,9 @@ type (
 		Client *actor.PID `cbor:"1,keyasint"` // watched: its end releases the client's holds
 	}
 	connectReply struct {
-		Client    uint64 `cbor:"1,keyasint"`
-		ArenaPath string `cbor:"2,keyasint"`
-		ArenaSize uint64 `cbor:"3,keyasint"`
+		Client    uint64     `cbor:"1,keyasint"`
+		ArenaPath string     `cbor:"2,keyasint"`
+		ArenaSize uint64     `cbor:"3,keyasint"`
 		Err       *wireError `cbor:"4,keyasint,omitempty"`
 	}
 	createRequest struct {
@@ -155,7 +155,8 @@ func (e *remoteError) Unwrap() error { return e.is }
 // Serve starts the store's actor in sys under ActorName, so that clients
 // in other processes of the node can Connect over the bus.
 func (s *Store) Serve(sys *actor.System) (*actor.PID, error) {
-	svc := &service{s: s, sys: sys, clients: make(map[string]uint64)}
+	ctx, cancel := context.WithCancel(s.stopCtx)
+	svc := &service{s: s, sys: sys, clients: make(map[string]uint64), ctx: ctx, cancel: cancel}
 	pid, err := sys.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return svc }), ActorName)
 	if err != nil {
 		return nil, fmt.Errorf("plasma: start the store actor: %w", err)
@@ -171,6 +172,8 @@ type service struct {
 	s       *Store
 	sys     *actor.System
 	clients map[string]uint64 // client PID -> client id
+	ctx     context.Context    // ends when the actor or the store stops
+	cancel  context.CancelFunc
 	waiting sync.WaitGroup
 }
 
@@ -218,7 +221,12 @@ func (svc *service) Receive(ctx *actor.Context) {
 	case statsRequest:
 		ctx.Respond(statsReply{Stats: s.stats(m.Objects)})
 	case actor.Stopping:
+		// Waiting requests end now; their callers get ErrClosed.
+		svc.cancel()
 		svc.waiting.Wait()
+		for _, cid := range svc.clients {
+			s.disconnect(cid)
+		}
 	}
 }
 
@@ -255,7 +263,7 @@ func (svc *service) async(ctx *actor.Context, do func(context.Context) any) {
 	svc.waiting.Add(1)
 	go func() {
 		defer svc.waiting.Done()
-		r := do(svc.s.stopCtx)
+		r := do(svc.ctx)
 		if sender != nil {
 			svc.sys.Send(sender, r)
 		}

@@ -31,6 +31,7 @@ type Store struct {
 	evictable lruList // sealed, unheld, in memory, and unpinned or spilled: may be dropped
 	spillable lruList // sealed, unheld, in memory, pinned and not yet on disk
 	changed   chan struct{}
+	waiters   int // goroutines in wait: without any, there is no one to wake
 	demand    uint64 // bytes that waiting creates need
 	clients   map[uint64]map[ObjectID]int
 	nextCID   uint64
@@ -157,6 +158,9 @@ func (s *Store) Close() error {
 // broadcastLocked wakes everyone waiting for an object to be sealed or for
 // memory to be freed.
 func (s *Store) broadcastLocked() {
+	if s.waiters == 0 {
+		return
+	}
 	close(s.changed)
 	s.changed = make(chan struct{})
 }
@@ -165,8 +169,12 @@ func (s *Store) broadcastLocked() {
 // ctx ends; it reports whether to keep waiting.
 func (s *Store) wait(ctx context.Context, deadline time.Time) bool {
 	ch := s.changed
+	s.waiters++
 	s.mu.Unlock()
-	defer s.mu.Lock()
+	defer func() {
+		s.mu.Lock()
+		s.waiters--
+	}()
 	var timeout <-chan time.Time
 	if !deadline.IsZero() {
 		d := time.Until(deadline)
@@ -489,9 +497,6 @@ func (s *Store) get(ctx context.Context, cid uint64, ids []ObjectID, timeout tim
 		return nil, err
 	}
 	var deadline time.Time
-	if timeout >= 0 {
-		deadline = time.Now().Add(timeout)
-	}
 	locs := make([]Location, len(ids))
 	missing := len(ids)
 	for {
@@ -509,7 +514,13 @@ func (s *Store) get(ctx context.Context, cid uint64, ids []ObjectID, timeout tim
 				missing--
 			}
 		}
-		if missing == 0 || s.closed || !s.wait(ctx, deadline) {
+		if missing == 0 || s.closed || timeout == 0 {
+			break
+		}
+		if deadline.IsZero() && timeout > 0 {
+			deadline = time.Now().Add(timeout)
+		}
+		if !s.wait(ctx, deadline) {
 			break
 		}
 	}

@@ -19,7 +19,7 @@ func testStore(t testing.TB, capacity uint64, mod func(*Config)) (*Store, *Clien
 	t.Helper()
 	cfg := Config{
 		Name:            "test",
-		Dir:             t.TempDir(),
+		Dir:             shmDir(t),
 		SpillDir:        t.TempDir(),
 		Capacity:        capacity,
 		MinSpillingSize: 1,
@@ -38,6 +38,16 @@ func testStore(t testing.TB, capacity uint64, mod func(*Config)) (*Store, *Clien
 	return s, c
 }
 
+// shmDir returns a fresh directory in /dev/shm, removed at the end of the
+// test: arenas belong on tmpfs, as in production.
+func shmDir(t testing.TB) string {
+	t.Helper()
+	dir, err := os.MkdirTemp(DefaultDir, "goray-test-")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	return dir
+}
+
 func oid(n int) ObjectID {
 	var id ObjectID
 	id[0], id[1], id[2] = byte(n), byte(n>>8), byte(n>>16)
@@ -49,6 +59,12 @@ func oid(n int) ObjectID {
 // detector even for a GiB.
 func fill(n int, seed byte) []byte {
 	b := make([]byte, n)
+	fillInto(b, seed)
+	return b
+}
+
+func fillInto(b []byte, seed byte) {
+	n := len(b)
 	block := b[:min(n, 4093)]
 	for i := range block {
 		block[i] = byte(i*31) ^ seed
@@ -56,19 +72,24 @@ func fill(n int, seed byte) []byte {
 	for i := len(block); i < n; i += len(block) {
 		copy(b[i:], block)
 	}
-	return b
 }
 
 func TestPutGetSizes(t *testing.T) {
-	s, c := testStore(t, 1<<31, nil)
+	s, c := testStore(t, 1<<30+1<<20, func(c *Config) { c.NoPrefault = false })
 	ctx := context.Background()
 	for i, size := range []int{0, 1, 100 << 10, 1 << 30} {
-		data := fill(size, byte(i))
-		require.NoError(t, c.Put(ctx, oid(i), data), "size %d", size)
+		// Written in place through Create, so that a GiB costs no copy on
+		// the Go heap.
+		b, err := c.Create(ctx, oid(i), uint64(size))
+		require.NoError(t, err, "size %d", size)
+		require.Len(t, b.Data, size)
+		fillInto(b.Data, byte(i))
+		sum := xxhash.Sum64(b.Data)
+		require.NoError(t, b.Seal(ctx))
 		v, err := c.GetOne(ctx, oid(i), 0)
 		require.NoError(t, err)
 		require.Len(t, v.Data(), size)
-		assert.Equal(t, xxhash.Sum64(data), xxhash.Sum64(v.Data()), "size %d", size)
+		assert.Equal(t, sum, xxhash.Sum64(v.Data()), "size %d", size)
 		if size > 0 {
 			assert.True(t, s.Arena().Contains(v.Data()), "view of %d bytes lies in the arena", size)
 		}
@@ -151,7 +172,7 @@ func TestStoreFull(t *testing.T) {
 }
 
 func TestSweepStale(t *testing.T) {
-	dir, spill := t.TempDir(), t.TempDir()
+	dir, spill := shmDir(t), t.TempDir()
 	cfg := Config{Name: "a", Dir: dir, SpillDir: spill, Capacity: 1 << 20, NoPrefault: true}
 	s, err := Open(cfg)
 	require.NoError(t, err)
