@@ -1,6 +1,9 @@
 package plasma
 
-import "fmt"
+import (
+	"fmt"
+	"math/bits"
+)
 
 // Alignment is the alignment of every block the allocator hands out, and
 // the granularity of its accounting: a cache line, so that two objects
@@ -26,19 +29,17 @@ type Block struct {
 // default) are served from size classes, four per power of two, cut from
 // slabs; a slab that becomes empty goes back to the large allocator, except
 // one per class that is kept to avoid churn and is given back as soon as a
-// large request would otherwise fail. Large requests are served best fit
-// (the smallest free range that fits; the lowest offset among equals) from a
-// tree of free ranges, and freed ranges coalesce with their free neighbours
-// at once.
+// large request would otherwise fail. Large requests are rounded up to the
+// allocator's unit (4 KiB, less for tiny arenas) and served by a good fit in
+// constant time (see freeRanges: a range at most 1/16 longer than the best
+// fit); freed ranges coalesce with their free neighbours at once.
 type Allocator struct {
 	capacity uint64
 	slabSize uint64
 	maxSmall uint64
+	unitLog  uint // large blocks are multiples of 1<<unitLog bytes
 
-	free     freeTree          // free ranges by (size, offset)
-	byStart  map[uint64]uint64 // free range offset -> length
-	byEnd    map[uint64]uint64 // free range end -> offset
-	freeLen  uint64            // bytes in free ranges
+	free     *freeRanges
 	classes  []sizeClass
 	classIdx []uint8 // (rounded size / Alignment) - 1 -> class
 
@@ -70,24 +71,32 @@ type slab struct {
 // arenas of at least 64 slabs.
 const DefaultSlabSize = 1 << 20
 
+// largeUnit is the granularity of large blocks: a page.
+const largeUnit = 4096
+
 // NewAllocator returns an allocator over [0, capacity). The capacity is
-// rounded down to a multiple of Alignment.
+// rounded down to a multiple of the allocator's unit: 4 KiB, or down to
+// Alignment for arenas smaller than 64 pages.
 func NewAllocator(capacity uint64) *Allocator {
-	capacity &^= Alignment - 1
+	unit := uint64(largeUnit)
+	for unit > Alignment && unit*64 > capacity {
+		unit /= 2
+	}
+	capacity &^= unit - 1
 	slabSize := uint64(DefaultSlabSize)
-	for slabSize > 16*Alignment && slabSize*64 > capacity {
+	for slabSize > max(16*Alignment, unit) && slabSize*64 > capacity {
 		slabSize /= 2
 	}
 	a := &Allocator{
 		capacity: capacity,
 		slabSize: slabSize,
 		maxSmall: min(64<<10, slabSize/8),
-		byStart:  make(map[uint64]uint64),
-		byEnd:    make(map[uint64]uint64),
+		unitLog:  uint(bits.TrailingZeros64(unit)),
+		free:     newFreeRanges(uint32(capacity / unit)),
 	}
 	a.buildClasses()
 	if capacity > 0 {
-		a.insertFree(0, capacity)
+		a.free.insert(0, uint32(capacity/unit))
 	}
 	return a
 }
@@ -134,14 +143,13 @@ func (a *Allocator) Alloc(size uint64) (Block, bool) {
 	if size > a.capacity {
 		return Block{}, false
 	}
-	rounded := alignUp(size)
 	var b Block
 	var ok bool
-	if rounded <= a.maxSmall {
+	if rounded := alignUp(size); rounded <= a.maxSmall {
 		b, ok = a.allocSmall(rounded)
 	}
 	if !ok {
-		b, ok = a.allocLarge(rounded)
+		b, ok = a.allocLarge(a.unitsFor(size))
 	}
 	if !ok {
 		return Block{}, false
@@ -163,9 +171,14 @@ func (a *Allocator) Free(b Block) {
 		a.freeSmall(b)
 		return
 	}
-	n := alignUp(b.Len)
-	a.allocated -= n
-	a.release(b.Off, n)
+	n := a.unitsFor(b.Len)
+	a.allocated -= uint64(n) << a.unitLog
+	a.free.give(uint32(b.Off>>a.unitLog), n)
+}
+
+// unitsFor returns how many units a large block of size bytes takes.
+func (a *Allocator) unitsFor(size uint64) uint32 {
+	return uint32((size + 1<<a.unitLog - 1) >> a.unitLog)
 }
 
 func (a *Allocator) allocSmall(rounded uint64) (Block, bool) {
@@ -179,10 +192,11 @@ func (a *Allocator) allocSmall(rounded uint64) (Block, bool) {
 		s, c.spare = c.spare, nil
 		a.addPartial(c, s)
 	default:
-		off, ok := a.takeFree(a.slabSize)
+		start, ok := a.free.take(uint32(a.slabSize >> a.unitLog))
 		if !ok {
 			return Block{}, false
 		}
+		off := uint64(start) << a.unitLog
 		slots := uint32(a.slabSize / c.size)
 		s = &slab{off: off, class: ci, slots: slots, partIdx: -1}
 		a.slabs++
@@ -224,7 +238,11 @@ func (a *Allocator) freeSmall(b Block) {
 		return
 	}
 	a.slabs--
-	a.release(s.off, a.slabSize)
+	a.releaseSlab(s)
+}
+
+func (a *Allocator) releaseSlab(s *slab) {
+	a.free.give(uint32(s.off>>a.unitLog), uint32(a.slabSize>>a.unitLog))
 }
 
 func (a *Allocator) addPartial(c *sizeClass, s *slab) {
@@ -242,16 +260,16 @@ func (a *Allocator) removePartial(c *sizeClass, s *slab) {
 	s.partIdx = -1
 }
 
-func (a *Allocator) allocLarge(rounded uint64) (Block, bool) {
-	off, ok := a.takeFree(rounded)
+func (a *Allocator) allocLarge(units uint32) (Block, bool) {
+	start, ok := a.free.take(units)
 	if !ok && a.dropSpares() {
-		off, ok = a.takeFree(rounded)
+		start, ok = a.free.take(units)
 	}
 	if !ok {
 		return Block{}, false
 	}
-	a.allocated += rounded
-	return Block{Off: off}, true
+	a.allocated += uint64(units) << a.unitLog
+	return Block{Off: uint64(start) << a.unitLog}, true
 }
 
 // dropSpares gives every kept empty slab back, so that its range can
@@ -262,53 +280,11 @@ func (a *Allocator) dropSpares() bool {
 		if s := a.classes[i].spare; s != nil {
 			a.classes[i].spare = nil
 			a.slabs--
-			a.release(s.off, a.slabSize)
+			a.releaseSlab(s)
 			dropped = true
 		}
 	}
 	return dropped
-}
-
-// takeFree cuts n bytes from the front of the best-fitting free range.
-func (a *Allocator) takeFree(n uint64) (uint64, bool) {
-	size, off, ok := a.free.ceiling(n)
-	if !ok {
-		return 0, false
-	}
-	a.removeFree(off, size)
-	if size > n {
-		a.insertFree(off+n, size-n)
-	}
-	return off, true
-}
-
-// release returns [off, off+n) to the free ranges, merged with the free
-// ranges on either side.
-func (a *Allocator) release(off, n uint64) {
-	if prev, ok := a.byEnd[off]; ok {
-		a.removeFree(prev, off-prev)
-		n += off - prev
-		off = prev
-	}
-	if size, ok := a.byStart[off+n]; ok {
-		a.removeFree(off+n, size)
-		n += size
-	}
-	a.insertFree(off, n)
-}
-
-func (a *Allocator) insertFree(off, n uint64) {
-	a.free.insert(n, off)
-	a.byStart[off] = n
-	a.byEnd[off+n] = off
-	a.freeLen += n
-}
-
-func (a *Allocator) removeFree(off, n uint64) {
-	a.free.remove(n, off)
-	delete(a.byStart, off)
-	delete(a.byEnd, off+n)
-	a.freeLen -= n
 }
 
 // AllocStats describes how the arena is used.
@@ -322,6 +298,7 @@ type AllocStats struct {
 	Free        uint64 // bytes in free ranges (kept empty slabs not included)
 	LargestFree uint64 // the largest free range: the largest block that can be had without eviction
 	FreeRanges  int    // free ranges
+	Unit        uint64 // granularity of large blocks
 	// Fragmentation is 1 - LargestFree/Free: 0 when the free space is one
 	// range, near 1 when it is scattered in pieces too small to use.
 	Fragmentation float64
@@ -329,7 +306,8 @@ type AllocStats struct {
 
 // Stats returns the allocator's accounting.
 func (a *Allocator) Stats() AllocStats {
-	largest, _ := a.free.max()
+	largest := uint64(a.free.largest()) << a.unitLog
+	free := a.free.free << a.unitLog
 	st := AllocStats{
 		Capacity:    a.capacity,
 		Allocated:   a.allocated,
@@ -337,9 +315,10 @@ func (a *Allocator) Stats() AllocStats {
 		Blocks:      a.blocks,
 		Slabs:       a.slabs,
 		SlabSize:    a.slabSize,
-		Free:        a.freeLen,
+		Free:        free,
 		LargestFree: largest,
-		FreeRanges:  len(a.byStart),
+		FreeRanges:  a.free.count,
+		Unit:        1 << a.unitLog,
 	}
 	if st.Free > 0 {
 		st.Fragmentation = 1 - float64(largest)/float64(st.Free)
@@ -349,25 +328,11 @@ func (a *Allocator) Stats() AllocStats {
 
 // check verifies the allocator's invariants; tests call it.
 func (a *Allocator) check() error {
-	var sum uint64
-	for off, n := range a.byStart {
-		if a.byEnd[off+n] != off {
-			return fmt.Errorf("free range [%d,+%d) missing from byEnd", off, n)
-		}
-		if _, ok := a.byEnd[off]; ok {
-			return fmt.Errorf("free range at %d touches the free range before it", off)
-		}
-		if !a.free.has(n, off) {
-			return fmt.Errorf("free range [%d,+%d) missing from the tree", off, n)
-		}
-		if off%Alignment != 0 || n%Alignment != 0 || off+n > a.capacity {
-			return fmt.Errorf("free range [%d,+%d) misaligned or out of bounds", off, n)
-		}
-		sum += n
+	if err := a.free.check(); err != nil {
+		return err
 	}
-	if sum != a.freeLen || a.free.len() != len(a.byStart) || len(a.byEnd) != len(a.byStart) {
-		return fmt.Errorf("free accounting: sum %d, freeLen %d, tree %d, byStart %d, byEnd %d",
-			sum, a.freeLen, a.free.len(), len(a.byStart), len(a.byEnd))
+	if uint64(a.free.units)<<a.unitLog != a.capacity {
+		return fmt.Errorf("index covers %d units of %d bytes, capacity is %d", a.free.units, 1<<a.unitLog, a.capacity)
 	}
 	return nil
 }

@@ -20,10 +20,13 @@
 // # Allocation
 //
 // The [Allocator] is the store's alone; clients ask for an offset, write,
-// seal. Blocks are 64-byte aligned. Small ones come from size classes
-// (four per power of two, at most a quarter wasted) cut from slabs; large
-// ones are best fit from a tree of free ranges, which coalesce with their
-// neighbours when freed. Stats reports the fragmentation.
+// seal. Blocks are 64-byte aligned. Small ones (up to 64 KiB) come from
+// size classes (four per power of two, at most a quarter wasted) cut from
+// 1 MiB slabs. Large ones are whole 4 KiB pages, served in constant time by
+// a two-level segregated fit (TLSF): a free range from the request's own
+// size bin when one there fits, else from the smallest non-empty larger
+// bin, so at most 1/16 longer than the best fit; freed ranges coalesce
+// with their neighbours at once. Stats reports the fragmentation.
 //
 // # Objects
 //

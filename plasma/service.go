@@ -172,7 +172,7 @@ type service struct {
 	s       *Store
 	sys     *actor.System
 	clients map[string]uint64 // client PID -> client id
-	ctx     context.Context    // ends when the actor or the store stops
+	ctx     context.Context   // ends when the actor or the store stops
 	cancel  context.CancelFunc
 	waiting sync.WaitGroup
 }

@@ -31,7 +31,7 @@ type Store struct {
 	evictable lruList // sealed, unheld, in memory, and unpinned or spilled: may be dropped
 	spillable lruList // sealed, unheld, in memory, pinned and not yet on disk
 	changed   chan struct{}
-	waiters   int // goroutines in wait: without any, there is no one to wake
+	waiters   int    // goroutines in wait: without any, there is no one to wake
 	demand    uint64 // bytes that waiting creates need
 	clients   map[uint64]map[ObjectID]int
 	nextCID   uint64

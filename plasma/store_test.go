@@ -75,7 +75,7 @@ func fillInto(b []byte, seed byte) {
 }
 
 func TestPutGetSizes(t *testing.T) {
-	s, c := testStore(t, 1<<30+1<<20, func(c *Config) { c.NoPrefault = false })
+	s, c := testStore(t, 1<<30+4<<20, func(c *Config) { c.NoPrefault = false })
 	ctx := context.Background()
 	for i, size := range []int{0, 1, 100 << 10, 1 << 30} {
 		// Written in place through Create, so that a GiB costs no copy on
