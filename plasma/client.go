@@ -383,14 +383,8 @@ func (s *Store) put(ctx context.Context, cid uint64, id ObjectID, data []byte, p
 	if err != nil {
 		return err
 	}
-	if loc.File != "" {
-		dst, _, err := s.fallbackBytes(loc.File, true)
-		if err != nil {
-			return err
-		}
-		copy(dst, data)
-	} else {
-		copy(s.arena.writable(loc.Off, loc.Size), data)
+	if err := s.copyIn(loc, data); err != nil {
+		return err
 	}
 	return s.seal(cid, id)
 }

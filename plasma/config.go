@@ -80,7 +80,7 @@ func (c *Config) setDefaults() error {
 	if c.SpillThreshold == 0 {
 		c.SpillThreshold = DefaultSpillThreshold
 	}
-	if c.SpillThreshold < 0 || c.SpillThreshold > 1 {
+	if !(c.SpillThreshold > 0 && c.SpillThreshold <= 1) { // NaN too
 		return fmt.Errorf("%w: spill threshold %v is not in (0, 1]", ErrConfig, c.SpillThreshold)
 	}
 	if c.MinSpillingSize == 0 {

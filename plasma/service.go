@@ -186,15 +186,32 @@ func (svc *service) Receive(ctx *actor.Context) {
 	case actor.Terminated:
 		svc.disconnect(m.PID)
 	case createRequest:
+		if loc, done, err := s.tryCreate(m.Client, m.ID, m.Size, m.Pin); done {
+			ctx.Respond(reply{Loc: loc, Err: toWire(err)})
+			return
+		}
 		svc.async(ctx, func(c context.Context) any {
 			loc, err := s.create(c, m.Client, m.ID, m.Size, m.Pin)
 			return reply{Loc: loc, Err: toWire(err)}
 		})
 	case putRequest:
+		if loc, done, err := s.tryCreate(m.Client, m.ID, uint64(len(m.Data)), m.Pin); done {
+			if err == nil {
+				if err = s.copyIn(loc, m.Data); err == nil {
+					err = s.seal(m.Client, m.ID)
+				}
+			}
+			ctx.Respond(reply{Err: toWire(err)})
+			return
+		}
 		svc.async(ctx, func(c context.Context) any {
 			return reply{Err: toWire(s.put(c, m.Client, m.ID, m.Data, m.Pin))}
 		})
 	case getRequest:
+		if locs, ok := s.tryGet(m.Client, m.IDs); ok {
+			ctx.Respond(reply{Locs: locs})
+			return
+		}
 		svc.async(ctx, func(c context.Context) any {
 			locs, err := s.get(c, m.Client, m.IDs, m.Timeout)
 			return reply{Locs: locs, Err: toWire(err)}

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/cespare/xxhash/v2"
 )
 
 // spillState is the store's record of spill files.
@@ -27,11 +29,17 @@ type spillFile struct {
 	live int
 }
 
-// spillRef is where one object's spilled copy is.
+// spillRef is where one object's spilled copy is, and the checksum that
+// proves it came back intact.
 type spillRef struct {
 	file      *spillFile
 	off, size uint64
+	sum       uint64 // xxhash64 of the bytes
 }
+
+// ErrSpillCorrupt fails a Get whose object came back from disk different
+// from what was spilled.
+var ErrSpillCorrupt = errors.New("plasma: spilled copy is corrupt")
 
 // release forgets one object's copy, and the file with its last one.
 func (st *spillState) release(r *spillRef, log *slog.Logger) {
@@ -120,7 +128,7 @@ func (s *Store) spillOnce() (bool, error) {
 	s.mu.Unlock()
 
 	path := filepath.Join(s.localDir, fmt.Sprintf("spill-%d", seq))
-	offs, err := s.writeSpillFile(path, batch)
+	refs, err := s.writeSpillFile(path, batch)
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -143,7 +151,8 @@ func (s *Store) spillOnce() (bool, error) {
 	s.spill.objects += uint64(len(batch))
 	for i, o := range batch {
 		o.busy = false
-		o.spill = &spillRef{file: f, off: offs[i], size: o.size}
+		refs[i].file = f
+		o.spill = &refs[i]
 		if o.readers == 0 {
 			s.dropMemoryLocked(o)
 		}
@@ -156,7 +165,7 @@ func (s *Store) spillOnce() (bool, error) {
 // writeSpillFile writes the objects back to back into a new file and
 // syncs it; a failure removes the file. Objects that are busy keep their
 // memory, so the arena is read without the store's lock.
-func (s *Store) writeSpillFile(path string, batch []*object) (offs []uint64, err error) {
+func (s *Store) writeSpillFile(path string, batch []*object) (refs []spillRef, err error) {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("plasma: create spill file: %w", err)
@@ -171,8 +180,9 @@ func (s *Store) writeSpillFile(path string, batch []*object) (offs []uint64, err
 	}()
 	var off uint64
 	for _, o := range batch {
-		offs = append(offs, off)
-		if _, err := f.Write(s.arena.readable(o.block.Off, o.size)); err != nil {
+		data := s.arena.readable(o.block.Off, o.size)
+		refs = append(refs, spillRef{off: off, size: o.size, sum: xxhash.Sum64(data)})
+		if _, err := f.Write(data); err != nil {
 			return nil, fmt.Errorf("plasma: write spill file: %w", err)
 		}
 		off += o.size
@@ -180,7 +190,7 @@ func (s *Store) writeSpillFile(path string, batch []*object) (offs []uint64, err
 	if err := f.Sync(); err != nil {
 		return nil, fmt.Errorf("plasma: sync spill file: %w", err)
 	}
-	return offs, nil
+	return refs, nil
 }
 
 // restoreLocked reads a spilled object back into the arena. The object is
@@ -193,9 +203,15 @@ func (s *Store) restoreLocked(ctx context.Context, o *object) error {
 		s.settleLocked(o)
 		return err
 	}
+	if err := s.enterArenaLocked(); err != nil {
+		s.alloc.Free(b)
+		o.busy = false
+		return err
+	}
 	ref := o.spill
 	s.mu.Unlock()
 	err = readSpill(ref, s.arena.writable(b.Off, o.size))
+	s.inArena.Done()
 	s.mu.Lock()
 	o.busy = false
 	defer s.broadcastLocked()
@@ -221,6 +237,9 @@ func readSpill(r *spillRef, dst []byte) error {
 	defer f.Close()
 	n, err := f.ReadAt(dst, int64(r.off))
 	if n == len(dst) {
+		if xxhash.Sum64(dst) != r.sum {
+			return ErrSpillCorrupt
+		}
 		return nil
 	}
 	if err == nil {

@@ -40,6 +40,11 @@ type Store struct {
 	counters  counters
 	closed    bool
 
+	// inArena counts goroutines that touch the arena without the lock
+	// (restores, and puts copying a client's bytes in); Close waits for
+	// them before it unmaps the arena.
+	inArena sync.WaitGroup
+
 	stop      context.CancelFunc
 	stopCtx   context.Context
 	spillWake chan struct{}
@@ -143,6 +148,7 @@ func (s *Store) Close() error {
 	s.mu.Unlock()
 	s.stop()
 	s.wg.Wait()
+	s.inArena.Wait()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.fallback.closeAll()
@@ -214,6 +220,40 @@ func (o *object) location() Location {
 	return loc
 }
 
+// enterArena registers a goroutine that is about to use the arena without
+// the lock; it fails once the store is closing. The caller holds the lock
+// and calls inArena.Done when done.
+func (s *Store) enterArenaLocked() error {
+	if s.closed {
+		return ErrClosed
+	}
+	s.inArena.Add(1)
+	return nil
+}
+
+// copyIn writes a client's bytes into a created object's memory.
+func (s *Store) copyIn(loc Location, data []byte) error {
+	s.mu.Lock()
+	err := s.enterArenaLocked()
+	var dst []byte
+	if err == nil {
+		if loc.File != "" {
+			if fb := s.fallback.files[loc.File]; fb != nil {
+				dst = fb.rw
+			}
+		} else {
+			dst = s.arena.writable(loc.Off, loc.Size)
+		}
+	}
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	copy(dst, data)
+	s.inArena.Done()
+	return nil
+}
+
 // connect registers a client; its holds are dropped together by
 // disconnect.
 func (s *Store) connect() (uint64, error) {
@@ -277,6 +317,9 @@ func (s *Store) create(ctx context.Context, cid uint64, id ObjectID, size uint64
 	o := &object{id: id, size: size, state: StateCreated, pinned: pin, creator: cid, access: time.Now()}
 	if size <= s.alloc.Capacity() {
 		b, err := s.reserveLocked(ctx, id, size, func() error {
+			if err := s.checkClient(cid); err != nil {
+				return err // the client went away while it waited
+			}
 			if _, ok := s.objects[id]; ok {
 				return fmt.Errorf("%w: %v", ErrObjectExists, id)
 			}
@@ -301,6 +344,31 @@ func (s *Store) create(ctx context.Context, cid uint64, id ObjectID, size uint64
 	o.fallback = fb
 	s.objects[id] = o
 	return o.location(), nil
+}
+
+// tryCreate is create that never waits: it reports false, having done
+// nothing, when the object would have to wait for room or go to a fallback
+// file.
+func (s *Store) tryCreate(cid uint64, id ObjectID, size uint64, pin bool) (loc Location, done bool, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.checkClient(cid); err != nil {
+		return Location{}, true, err
+	}
+	if _, ok := s.objects[id]; ok {
+		return Location{}, true, fmt.Errorf("%w: %v", ErrObjectExists, id)
+	}
+	if size > s.alloc.Capacity() {
+		return Location{}, false, nil
+	}
+	b, ok := s.allocLocked(size)
+	if !ok {
+		return Location{}, false, nil
+	}
+	o := &object{id: id, size: size, state: StateCreated, pinned: pin, creator: cid, access: time.Now(), block: b, inMemory: true}
+	s.objects[id] = o
+	s.maybeSpillLocked()
+	return o.location(), true, nil
 }
 
 func isFull(err error) bool {
@@ -453,7 +521,12 @@ func (s *Store) seal(cid uint64, id ObjectID) error {
 	}
 	o.state = StateSealed
 	o.access = time.Now()
+	if o.deleted { // deleted while being written: it ends here
+		s.freeLocked(o)
+		return nil
+	}
 	s.settleLocked(o)
+	s.maybeSpillLocked()
 	s.broadcastLocked()
 	return nil
 }
@@ -500,13 +573,17 @@ func (s *Store) get(ctx context.Context, cid uint64, ids []ObjectID, timeout tim
 	locs := make([]Location, len(ids))
 	missing := len(ids)
 	for {
+		restoring := false
 		for i, id := range ids {
 			if locs[i].Found {
 				continue
 			}
-			loc, err := s.tryHoldLocked(ctx, cid, id)
+			loc, busy, err := s.tryHoldLocked(ctx, cid, id)
+			restoring = restoring || busy
 			if err != nil {
-				s.unholdLocked(cid, ids, locs)
+				if s.clients[cid] != nil {
+					s.unholdLocked(cid, ids, locs)
+				}
 				return nil, err
 			}
 			if loc.Found {
@@ -514,15 +591,24 @@ func (s *Store) get(ctx context.Context, cid uint64, ids []ObjectID, timeout tim
 				missing--
 			}
 		}
-		if missing == 0 || s.closed || timeout == 0 {
+		if missing == 0 || s.closed {
 			break
 		}
 		if deadline.IsZero() && timeout > 0 {
 			deadline = time.Now().Add(timeout)
 		}
-		if !s.wait(ctx, deadline) {
+		if restoring {
+			if !s.wait(ctx, time.Time{}) {
+				break
+			}
+			continue
+		}
+		if timeout == 0 || !s.wait(ctx, deadline) {
 			break
 		}
+	}
+	if s.clients[cid] == nil {
+		return nil, ErrUnknownClient // its holds went with it
 	}
 	if s.closed {
 		s.unholdLocked(cid, ids, locs)
@@ -535,31 +621,58 @@ func (s *Store) get(ctx context.Context, cid uint64, ids []ObjectID, timeout tim
 	return locs, nil
 }
 
+// tryGet is get that never waits nor reads from disk: it holds the objects
+// and reports true only if every one of them is sealed and in memory now.
+func (s *Store) tryGet(cid uint64, ids []ObjectID) ([]Location, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.checkClient(cid) != nil {
+		return nil, false
+	}
+	for _, id := range ids {
+		o := s.objects[id]
+		if o == nil || o.state != StateSealed || o.deleted || (!o.inMemory && o.fallback == nil) {
+			return nil, false
+		}
+	}
+	locs := make([]Location, len(ids))
+	for i, id := range ids {
+		locs[i], _, _ = s.tryHoldLocked(context.Background(), cid, id)
+	}
+	return locs, true
+}
+
 // tryHoldLocked holds one object if it is readable now, restoring it from
 // disk first if it was spilled.
-func (s *Store) tryHoldLocked(ctx context.Context, cid uint64, id ObjectID) (Location, error) {
+// It reports restoring when another Get is reading the object back: the
+// caller waits for that, whatever its timeout, since the object is there.
+func (s *Store) tryHoldLocked(ctx context.Context, cid uint64, id ObjectID) (loc Location, restoring bool, err error) {
 	o := s.objects[id]
 	if o == nil || o.state != StateSealed || o.deleted {
-		return Location{}, nil
+		return Location{}, false, nil
 	}
 	if !o.inMemory && o.fallback == nil {
 		if o.busy {
-			return Location{}, nil // another Get is restoring it
+			return Location{}, true, nil
 		}
 		if err := s.restoreLocked(ctx, o); err != nil {
-			return Location{}, err
+			return Location{}, false, err
 		}
 		if s.objects[id] != o || !o.inMemory {
-			return Location{}, nil
+			return Location{}, false, nil
 		}
 	}
+	holds := s.clients[cid]
+	if holds == nil {
+		return Location{}, false, ErrUnknownClient // the client went away while it waited
+	}
 	o.readers++
-	s.clients[cid][id]++
+	holds[id]++
 	o.access = time.Now()
 	if o.list != nil {
 		o.list.remove(o)
 	}
-	return o.location(), nil
+	return o.location(), false, nil
 }
 
 func (s *Store) unholdLocked(cid uint64, ids []ObjectID, locs []Location) {
@@ -609,7 +722,9 @@ func (s *Store) remove(ids []ObjectID) {
 		if o == nil {
 			continue
 		}
-		if o.readers > 0 || o.busy {
+		// A held object goes at its last release; one being written, at
+		// its Seal or Abort, since its creator still writes into it.
+		if o.readers > 0 || o.busy || o.state == StateCreated {
 			o.deleted = true
 			if o.list != nil {
 				o.list.remove(o)
@@ -642,6 +757,8 @@ func (s *Store) setPinned(id ObjectID, pin bool) error {
 	s.settleLocked(o)
 	if pin {
 		s.maybeSpillLocked()
+	} else {
+		s.broadcastLocked() // it may be evicted for a waiting create now
 	}
 	return nil
 }

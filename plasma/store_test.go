@@ -188,3 +188,41 @@ func TestSweepStale(t *testing.T) {
 	require.NoError(t, s.Close())
 	require.NoError(t, s2.Close())
 }
+
+func TestSpillCorruptionDetected(t *testing.T) {
+	s, c := testStore(t, 1<<20, nil)
+	ctx := context.Background()
+	for i := range 4 {
+		require.NoError(t, c.Put(ctx, oid(i), fill(300<<10, byte(i)), Pinned()))
+	}
+	require.Eventually(t, func() bool {
+		st, err := c.Stats(ctx, false)
+		return err == nil && st.SpilledObjects > 0
+	}, 5*time.Second, 10*time.Millisecond)
+	// Flip a byte in every spill file, then read every object back.
+	files, err := filepath.Glob(filepath.Join(s.localDir, "spill-*"))
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	for _, p := range files {
+		f, err := os.OpenFile(p, os.O_RDWR, 0)
+		require.NoError(t, err)
+		b := make([]byte, 1)
+		_, err = f.ReadAt(b, 100)
+		require.NoError(t, err)
+		b[0] ^= 0xff
+		_, err = f.WriteAt(b, 100)
+		require.NoError(t, err)
+		require.NoError(t, f.Close())
+	}
+	corrupt := 0
+	for i := range 4 {
+		v, err := c.GetOne(ctx, oid(i), time.Second)
+		if err != nil {
+			require.ErrorIs(t, err, ErrSpillCorrupt)
+			corrupt++
+			continue
+		}
+		require.NoError(t, v.Release())
+	}
+	assert.NotZero(t, corrupt, "a corrupt spilled copy is reported, not returned")
+}
