@@ -25,6 +25,7 @@ import (
 	"github.com/cespare/xxhash/v2"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	"github.com/goray-dev/goray/actor"
 	"github.com/goray-dev/goray/bus"
@@ -238,6 +239,10 @@ func ctxTimeout(t testing.TB, d time.Duration) context.Context {
 
 func startStore(t testing.TB, node, dir, spill string, capacity uint64, extra ...string) (*proc, storeReady) {
 	t.Helper()
+	var fs unix.Statfs_t
+	if unix.Statfs(dir, &fs) == nil && fs.Bavail*uint64(fs.Bsize) < capacity {
+		t.Skipf("%s has %d MiB free, the arena needs %d MiB (.ci/run enlarges /dev/shm)", dir, fs.Bavail*uint64(fs.Bsize)>>20, capacity>>20)
+	}
 	var r storeReady
 	args := append([]string{"-mode", "store", "-node", node, "-cluster", procCluster, "-dir", dir, "-spill", spill,
 		"-capacity", strconv.FormatUint(capacity, 10)}, extra...)

@@ -11,6 +11,7 @@ import (
 	"github.com/cespare/xxhash/v2"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 )
 
 // testStore opens a store whose arena and spill directory live in the
@@ -30,12 +31,27 @@ func testStore(t testing.TB, capacity uint64, mod func(*Config)) (*Store, *Clien
 	if mod != nil {
 		mod(&cfg)
 	}
+	skipWithoutShm(t, cfg.Dir, cfg.Capacity)
 	s, err := Open(cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, s.Close()) })
 	c, err := s.Client()
 	require.NoError(t, err)
 	return s, c
+}
+
+// skipWithoutShm skips a test whose arena cannot fit in dir's file
+// system, as in a container with the default 64 MiB /dev/shm (.ci/run
+// enlarges it).
+func skipWithoutShm(t testing.TB, dir string, capacity uint64) {
+	t.Helper()
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		return
+	}
+	if free := st.Bavail * uint64(st.Bsize); free < capacity {
+		t.Skipf("%s has %d MiB free, the arena needs %d MiB", dir, free>>20, capacity>>20)
+	}
 }
 
 // shmDir returns a fresh directory in /dev/shm, removed at the end of the
