@@ -74,6 +74,10 @@ const DefaultSlabSize = 1 << 20
 // largeUnit is the granularity of large blocks: a page.
 const largeUnit = 4096
 
+// MaxCapacity is the largest arena an allocator manages: 2^32-1 units of
+// 4 KiB, just under 16 TiB. NewAllocator clips larger capacities.
+const MaxCapacity = (1<<32 - 1) * largeUnit
+
 // NewAllocator returns an allocator over [0, capacity). The capacity is
 // rounded down to a multiple of the allocator's unit: 4 KiB, or down to
 // Alignment for arenas smaller than 64 pages.
@@ -82,7 +86,7 @@ func NewAllocator(capacity uint64) *Allocator {
 	for unit > Alignment && unit*64 > capacity {
 		unit /= 2
 	}
-	capacity &^= unit - 1
+	capacity = min(capacity, MaxCapacity) &^ (unit - 1)
 	slabSize := uint64(DefaultSlabSize)
 	for slabSize > max(16*Alignment, unit) && slabSize*64 > capacity {
 		slabSize /= 2

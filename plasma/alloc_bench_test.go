@@ -9,7 +9,7 @@ import (
 // BenchmarkAllocFree measures one Free and one Alloc per iteration in a
 // steady state: liveBlocks blocks are live, and every iteration frees a
 // random one of them and allocates a replacement, so that the free-range
-// tree, the slabs and the maps have a realistic size. The project's target
+// index and the slabs have a realistic size. The project's target
 // is at most 200 ns per iteration.
 //
 // The sub-benchmarks:
@@ -17,15 +17,15 @@ import (
 //	small: 1 KiB blocks, all served from slabs.
 //	mixed: 80% small (64 B..64 KiB), 18% medium (64 KiB..1 MiB) and 2%
 //	       large (1..16 MiB) blocks, sizes log-uniform within each band.
-//	large: blocks of 512 KiB..1.5 MiB (1 MiB on average), all served best
-//	       fit from the free-range tree; a few thousand free ranges.
+//	large: blocks of 512 KiB..1.5 MiB (1 MiB on average), all served by a
+//	       good fit from the free-range index; a few thousand free ranges.
 //	large1MiB: blocks of exactly 1 MiB, the best case for the large
-//	       allocator: every hole is refilled exactly, so the tree stays tiny.
+//	       allocator: every hole is refilled exactly, so the free ranges stay few.
 //
 // The arenas are about 1.5 to 3 times the live bytes (the small one is
 // larger, since slabs make the capacity irrelevant there).
 //
-// The freeranges metric is the number of free ranges (tree nodes) at the end.
+// The freeranges metric is the number of free ranges at the end.
 func BenchmarkAllocFree(b *testing.B) {
 	const liveBlocks = 10_000
 	b.Run("small", func(b *testing.B) {

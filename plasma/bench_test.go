@@ -20,12 +20,14 @@ import (
 // benchStore opens a pre-faulted store for a benchmark.
 func benchStore(b *testing.B, capacity uint64, mod func(*Config)) (*Store, *Client) {
 	b.Helper()
-	return testStore(b, capacity, func(c *Config) {
+	s, c := testStore(b, capacity, func(c *Config) {
 		c.NoPrefault = false
 		if mod != nil {
 			mod(c)
 		}
 	})
+	<-s.prefaultDone
+	return s, c
 }
 
 const putGigabytesSize = 800 << 20

@@ -38,8 +38,8 @@ type Config struct {
 	// Fallback lets a Create that would fail with ObjectStoreFullError put
 	// the object in a file-backed mapping in SpillDir instead.
 	Fallback bool
-	// NoPrefault skips touching every page of the arena at start. Tests
-	// with many stores use it; a node should not.
+	// NoPrefault skips mapping every page of the arena in the background
+	// after start. Tests with many stores use it; a node should not.
 	NoPrefault bool
 	// Logger receives the store's logs. Default slog.Default().
 	Logger *slog.Logger
@@ -71,6 +71,9 @@ func (c *Config) setDefaults() error {
 		c.Capacity = uint64(float64(uint64(si.Totalram)*uint64(si.Unit)) * DefaultCapacityShare)
 	}
 	c.Capacity &^= Alignment - 1
+	if c.Capacity > MaxCapacity {
+		return fmt.Errorf("%w: capacity %d is above the maximum %d", ErrConfig, c.Capacity, uint64(MaxCapacity))
+	}
 	if c.Capacity < minCapacity {
 		return fmt.Errorf("%w: capacity %d is below the minimum %d", ErrConfig, c.Capacity, minCapacity)
 	}

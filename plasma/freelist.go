@@ -57,22 +57,29 @@ func binOf(n uint32) (fl, sl int) {
 }
 
 // take removes n units from the front of a free range that holds them:
-// the first that fits among a few of the request's own bin, else the
-// first range of the smallest non-empty larger bin, so the range chosen
-// is at most one bin (1/16 of its length) larger than the best fit.
+// the first that fits among the first ownBinScan ranges of the request's
+// own bin, else the first range of the smallest non-empty larger bin (at
+// most one bin, 1/16 of its length, above the request), else, when the
+// store is that full, the first range of the own bin that fits at all. It
+// fails only when no free range can hold n units.
 func (f *freeRanges) take(n uint32) (uint32, bool) {
 	if n == 0 {
 		return 0, false
 	}
 	fl, sl := binOf(n)
-	start, ok := f.firstFitInBin(fl, sl, n)
+	start, ok := f.firstFitInBin(fl, sl, n, ownBinScan)
 	if !ok {
-		if sl++; sl == slCount {
-			fl, sl = fl+1, 0
+		nfl, nsl := fl, sl+1
+		if nsl == slCount {
+			nfl, nsl = fl+1, 0
 		}
-		if start, ok = f.firstInBinFrom(fl, sl); !ok {
-			return 0, false
-		}
+		start, ok = f.firstInBinFrom(nfl, nsl)
+	}
+	if !ok {
+		start, ok = f.firstFitInBin(fl, sl, n, int(f.units))
+	}
+	if !ok {
+		return 0, false
 	}
 	length := f.tags[start].length
 	f.remove(start)
@@ -82,9 +89,9 @@ func (f *freeRanges) take(n uint32) (uint32, bool) {
 	return start, true
 }
 
-func (f *freeRanges) firstFitInBin(fl, sl int, n uint32) (uint32, bool) {
+func (f *freeRanges) firstFitInBin(fl, sl int, n uint32, limit int) (uint32, bool) {
 	i := f.heads[fl*slCount+sl]
-	for scanned := 0; i != 0 && scanned < ownBinScan; scanned++ {
+	for scanned := 0; i != 0 && scanned < limit; scanned++ {
 		if f.tags[i-1].length >= n {
 			return i - 1, true
 		}

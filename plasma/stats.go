@@ -29,6 +29,7 @@ type Stats struct {
 	Fragmentation   float64      `cbor:"20,keyasint"` // see AllocStats
 	LargestFree     uint64       `cbor:"21,keyasint"`
 	ArenaPath       string       `cbor:"22,keyasint"`
+	Prefaulted      uint64       `cbor:"24,keyasint"`           // arena bytes mapped in so far by the background prefault
 	ObjectList      []ObjectInfo `cbor:"23,keyasint,omitempty"` // with StatsWithObjects, largest first
 }
 
@@ -57,6 +58,7 @@ func (s *Store) stats(withObjects bool) Stats {
 		Evictions: s.counters.evictions, FallbackBytes: s.fallback.bytes, FallbackObjects: len(s.fallback.files),
 		CreateWaits: s.counters.createWaits, StoreFullErrors: s.counters.storeFull,
 		Fragmentation: as.Fragmentation, LargestFree: as.LargestFree, ArenaPath: s.arena.Path(),
+		Prefaulted: s.prefaulted.Load(),
 	}
 	for _, o := range s.objects {
 		if o.inMemory && o.pinned {

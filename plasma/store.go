@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -45,6 +46,9 @@ type Store struct {
 	// them before it unmaps the arena.
 	inArena sync.WaitGroup
 
+	prefaulted   atomic.Uint64 // bytes of the arena mapped in so far
+	prefaultDone chan struct{}
+
 	stop      context.CancelFunc
 	stopCtx   context.Context
 	spillWake chan struct{}
@@ -76,7 +80,7 @@ func Open(cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	arena, err := createArena(cfg.Dir, id, cfg.Capacity, !cfg.NoPrefault)
+	arena, err := createArena(cfg.Dir, id, cfg.Capacity)
 	if err != nil {
 		_ = os.RemoveAll(localDir)
 		_ = lockFile.Close()
@@ -98,12 +102,33 @@ func Open(cfg Config) (*Store, error) {
 		spillWake: make(chan struct{}, 1),
 	}
 	s.spill.files = make(map[uint64]*spillFile)
+	s.prefaultDone = make(chan struct{})
+	if cfg.NoPrefault {
+		close(s.prefaultDone)
+	} else {
+		s.wg.Add(1)
+		go s.prefault()
+	}
 	if !cfg.DisableSpilling {
 		s.wg.Add(1)
 		go s.spiller()
 	}
 	s.log.Info("plasma: store open", "arena", arena.Path(), "capacity", formatBytes(cfg.Capacity), "spill_dir", localDir)
 	return s, nil
+}
+
+// prefault maps the whole arena in the background; see Arena.prefault.
+func (s *Store) prefault() {
+	defer s.wg.Done()
+	defer close(s.prefaultDone)
+	start := time.Now()
+	if err := s.arena.prefault(s.stopCtx, &s.prefaulted); err != nil {
+		s.log.Warn("plasma: prefault stopped; pages will fault on first use", "err", err)
+		return
+	}
+	if s.prefaulted.Load() == s.arena.Size() {
+		s.log.Info("plasma: arena prefaulted", "bytes", formatBytes(s.arena.Size()), "took", time.Since(start).Round(time.Millisecond))
+	}
 }
 
 // makeLocalDir creates the store's own directory under root and locks it,
