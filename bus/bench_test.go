@@ -62,7 +62,7 @@ func BenchmarkRemoteSend(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			start := time.Now()
-			cpuSelf, cpuPeer := procCPU(os.Getpid()), procCPU(a.cmd.Process.Pid)
+			cpuSelf, cpuPeer := procCPU(os.Getpid()), procCPU(a.Pid())
 			for i := range b.N {
 				tn.sys.Send(sink, bc.msg(i))
 			}
@@ -73,7 +73,7 @@ func BenchmarkRemoteSend(b *testing.B) {
 			require.Equal(b, uint64(b.N), res.(bustest.Counted).N)
 			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
 			b.ReportMetric((procCPU(os.Getpid())-cpuSelf).Seconds()/elapsed.Seconds(), "sender-cores")
-			b.ReportMetric((procCPU(a.cmd.Process.Pid)-cpuPeer).Seconds()/elapsed.Seconds(), "receiver-cores")
+			b.ReportMetric((procCPU(a.Pid())-cpuPeer).Seconds()/elapsed.Seconds(), "receiver-cores")
 			st := tn.node.Stats()
 			b.ReportMetric(float64(st.Sent)/float64(max(st.Batches, 1)), "msgs/batch")
 		})

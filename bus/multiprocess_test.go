@@ -24,8 +24,8 @@ func TestTwoProcessPingPongOverTCP(t *testing.T) {
 	a := startProc(t, "-node", "a", "-cluster-listen", "127.0.0.1:0", "-token-file", tf)
 	b := startProc(t, "-node", "b", "-cluster-listen", "127.0.0.1:0", "-token-file", tf,
 		"-routes", a.ClusterURL, "-run", "pingpong", "-peer", "a", "-n", "1000")
-	require.NoError(t, b.wait(60*time.Second), b.stderrText())
-	assert.Contains(t, b.output(), "PINGPONG ok n=1000 from=b to=a")
+	require.NoError(t, b.Wait(60*time.Second), b.Stderr())
+	assert.Contains(t, b.Output(), "PINGPONG ok n=1000 from=b to=a")
 }
 
 func TestThreeNodeClusterJoinsThroughRoutes(t *testing.T) {
@@ -36,8 +36,8 @@ func TestThreeNodeClusterJoinsThroughRoutes(t *testing.T) {
 		"-run", "request", "-peer", "c", "-n", "200", "-wait", "45s")
 	b := startProc(t, "-node", "b", "-cluster-listen", "127.0.0.1:0", "-token-file", tf, "-routes", a.ClusterURL)
 	startProc(t, "-node", "c", "-cluster-listen", "127.0.0.1:0", "-token-file", tf, "-routes", b.ClusterURL)
-	require.NoError(t, a.wait(60*time.Second), a.stderrText())
-	assert.Contains(t, a.output(), "PINGPONG ok n=200 from=a to=c")
+	require.NoError(t, a.Wait(60*time.Second), a.Stderr())
+	assert.Contains(t, a.Output(), "PINGPONG ok n=200 from=a to=c")
 }
 
 // joinProc joins an in-process node "t" to the process p's cluster.
@@ -81,7 +81,7 @@ func TestKillNineNotifiesWatchersAndFailsRequests(t *testing.T) {
 	require.NoError(t, err)
 
 	killed := time.Now()
-	a.kill()
+	a.Kill()
 	select {
 	case m := <-ended:
 		took := time.Since(killed)
@@ -139,7 +139,7 @@ func TestInboxSurvivesHostileInput(t *testing.T) {
 	assert.Equal(t, uint64(2), stats.Malformed, "garbage and truncated: %+v", stats)
 	assert.Equal(t, uint64(1), stats.UnknownType, "%+v", stats)
 	assert.Equal(t, uint64(1), stats.Oversized, "%+v", stats)
-	assert.Contains(t, a.stderrText(), "malformed envelope dropped")
+	assert.Contains(t, a.Stderr(), "malformed envelope dropped")
 }
 
 // mustCBOR encodes v with the reflection codec; the hostile-input test

@@ -5,20 +5,13 @@ package plasma_test
 // bus as a client node), as they do on a real node.
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -29,28 +22,14 @@ import (
 
 	"github.com/goray-dev/goray/actor"
 	"github.com/goray-dev/goray/bus"
+	"github.com/goray-dev/goray/internal/proctest"
 	"github.com/goray-dev/goray/plasma"
 )
 
 // plasmanodeBin is the plasmanode program, built once by TestMain.
 var plasmanodeBin string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "plasmanode")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	plasmanodeBin = filepath.Join(dir, "plasmanode")
-	out, err := exec.Command("go", "build", "-o", plasmanodeBin, "./internal/plasmanode").CombinedOutput()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "building plasmanode: %v\n%s", err, out)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { proctest.Main(m, "./internal/plasmanode", &plasmanodeBin) }
 
 const (
 	procCluster = "plasmatest"
@@ -116,110 +95,13 @@ func (r rss) String() string {
 func mb(n uint64) string { return strconv.FormatFloat(float64(n)/mib, 'f', 1, 64) + " MiB" }
 
 // proc is a plasmanode process.
-type proc struct {
-	t      testing.TB
-	cmd    *exec.Cmd
-	stdin  io.WriteCloser
-	mu     sync.Mutex
-	out    bytes.Buffer // stdout after the first line
-	stderr bytes.Buffer
-	exited chan struct{}
-	err    error
-}
+type proc = proctest.Proc
 
 // startProc starts plasmanode with args, waits for its first stdout line
 // and decodes it into report.
 func startProc(t testing.TB, report any, args ...string) *proc {
 	t.Helper()
-	p := &proc{t: t, exited: make(chan struct{})}
-	p.cmd = exec.Command(plasmanodeBin, args...)
-	p.cmd.Stderr = &lockedWriter{mu: &p.mu, w: &p.stderr}
-	var err error
-	p.stdin, err = p.cmd.StdinPipe()
-	require.NoError(t, err)
-	stdout, err := p.cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, p.cmd.Start())
-	first := make(chan error, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		sc.Buffer(nil, 1<<20)
-		got := false
-		for sc.Scan() {
-			if !got {
-				got = true
-				first <- json.Unmarshal(sc.Bytes(), report)
-				continue
-			}
-			p.mu.Lock()
-			p.out.Write(sc.Bytes())
-			p.out.WriteByte('\n')
-			p.mu.Unlock()
-		}
-		if !got {
-			first <- errors.New("exited before its report")
-		}
-		p.err = p.cmd.Wait()
-		close(p.exited)
-	}()
-	t.Cleanup(p.stop)
-	select {
-	case err := <-first:
-		require.NoError(t, err, "plasmanode %v: stderr:\n%s", args, p.stderrText())
-	case <-time.After(30 * time.Second):
-		t.Fatalf("plasmanode %v: no report after 30s; stderr:\n%s", args, p.stderrText())
-	}
-	return p
-}
-
-type lockedWriter struct {
-	mu *sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(b []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(b)
-}
-
-func (p *proc) stderrText() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.stderr.String()
-}
-
-// wait waits for the process to exit on its own.
-func (p *proc) wait(d time.Duration) error {
-	select {
-	case <-p.exited:
-		return p.err
-	case <-time.After(d):
-		return fmt.Errorf("plasmanode did not exit within %v; stderr:\n%s", d, p.stderrText())
-	}
-}
-
-// kill sends SIGKILL: no deferred cleanup, no goodbye on the bus.
-func (p *proc) kill() {
-	_ = p.cmd.Process.Signal(syscall.SIGKILL)
-	<-p.exited
-}
-
-// stop closes stdin, which asks the process to close cleanly, and kills
-// it if it does not.
-func (p *proc) stop() {
-	select {
-	case <-p.exited:
-		return
-	default:
-	}
-	_ = p.stdin.Close()
-	select {
-	case <-p.exited:
-	case <-time.After(10 * time.Second):
-		p.t.Logf("plasmanode %d did not stop in 10s; killing it; stderr:\n%s", p.cmd.Process.Pid, p.stderrText())
-		p.kill()
-	}
+	return proctest.Start(t, plasmanodeBin, func(line []byte) error { return json.Unmarshal(line, report) }, args...)
 }
 
 // shmDir is a fresh directory in /dev/shm for the test's arenas.
@@ -317,7 +199,7 @@ func TestZeroCopyAcrossProcesses(t *testing.T) {
 
 	start = time.Now()
 	rp, rd := startReader(t, "zc-reader", st.Node, st.URL, st.Token, "-id", st.ID)
-	require.NoError(t, rp.wait(10*time.Second), rp.stderrText())
+	require.NoError(t, rp.Wait(10*time.Second), rp.Stderr())
 	readerTook := time.Since(start)
 
 	assert.Equal(t, size, rd.Size)
@@ -537,7 +419,7 @@ func TestKillNineStoreLeavesFilesForSweep(t *testing.T) {
 	require.NoError(t, err)
 	require.NotEmpty(t, spillFiles)
 
-	dead.kill()
+	dead.Kill()
 	assert.True(t, exists(ds.Arena), "a killed store leaves its arena")
 	assert.True(t, exists(ds.SpillDir), "and its spill directory")
 	for _, f := range spillFiles {
@@ -610,7 +492,7 @@ func TestKillNineClientReleasesHolds(t *testing.T) {
 	assert.True(t, objs[deleted].Deleted, "deleted, waiting for the reader")
 
 	killed := time.Now()
-	rp.kill()
+	rp.Kill()
 	var took time.Duration
 	require.Eventually(t, func() bool {
 		st, objs := infos()
@@ -646,16 +528,6 @@ var fastBeat = []string{"-heartbeat", "100ms", "-node-timeout", "600ms"}
 
 func fastBusConfig(node, url, token string) bus.Config {
 	return bus.Config{Node: node, URL: url, Token: token, HeartbeatInterval: 100 * time.Millisecond, NodeTimeout: 600 * time.Millisecond}
-}
-
-// alive reports whether the process is still running a moment later.
-func (p *proc) alive(d time.Duration) bool {
-	select {
-	case <-p.exited:
-		return false
-	case <-time.After(d):
-		return true
-	}
 }
 
 // connectTo joins this process to the store process's bus as a client
@@ -701,13 +573,13 @@ func TestKillNineClientWaitingInGetKeepsStoreUp(t *testing.T) {
 	rp, _ := startReader(t, "getwait-reader", st.Node, st.URL, st.Token,
 		append([]string{"-id", st.ID, "-wait-get", later.String(), "-wait-for", "60s", "-hold"}, fastBeat...)...)
 	time.Sleep(300 * time.Millisecond) // the Get reaches the store and waits
-	rp.kill()
+	rp.Kill()
 	require.Eventually(t, func() bool { n, _ := readers(t, ctx, c, main); return n == 0 }, 10*time.Second, 20*time.Millisecond,
 		"the killed client is dropped")
 
 	// Sealing the object the dead client was waiting for wakes its Get.
 	putErr := c.Put(ctx, later, pattern(100, 9))
-	if !assert.True(t, sp.alive(time.Second), "the store process died after the object was sealed; stderr:\n%s", tail(sp.stderrText(), 1500)) {
+	if !assert.True(t, sp.Alive(time.Second), "the store process died after the object was sealed; stderr:\n%s", tail(sp.Stderr(), 1500)) {
 		return
 	}
 	require.NoError(t, putErr)
@@ -735,7 +607,7 @@ func TestKillNineClientWaitingInCreateLeaksNothing(t *testing.T) {
 	rp, _ := startReader(t, "createwait-reader", st.Node, st.URL, st.Token,
 		append([]string{"-id", st.ID, "-wait-create", leaked.String(), "-create-size", strconv.Itoa(4 * mib), "-hold"}, fastBeat...)...)
 	time.Sleep(300 * time.Millisecond) // the Create reaches the store and waits for room
-	rp.kill()
+	rp.Kill()
 	require.Eventually(t, func() bool { n, _ := readers(t, ctx, c, main); return n == 1 }, 5*time.Second, 20*time.Millisecond,
 		"the killed client is dropped")
 
