@@ -13,6 +13,10 @@ import (
 // from then on talks to the store over the bus. The store watches the
 // client's own actor, so that the client's holds end when it closes or its
 // process dies.
+//
+// The store's node must be known to this process's bus node: call
+// bus.Node.WaitForNode(ctx, node) first when both start together, or a
+// Connect to a node not heard from yet fails after the bus's node timeout.
 func Connect(ctx context.Context, sys *actor.System, node string) (*Client, error) {
 	self := sys.Spawn(actor.PropsFromFunc(func(*actor.Context) {}))
 	store := &actor.PID{Node: node, ID: ActorName}
