@@ -29,7 +29,7 @@ func TestMain(m *testing.M) {
 	binDir = dir
 	code := func() int {
 		defer os.RemoveAll(dir)
-		for _, name := range []string{"quickstart", "pingpong", "supervision", "remote"} {
+		for _, name := range []string{"quickstart", "pingpong", "supervision", "remote", "objectstore"} {
 			cmd := exec.Command("go", "build", "-o", filepath.Join(dir, name), "./"+name)
 			cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 			if err := cmd.Run(); err != nil {
@@ -103,4 +103,16 @@ client: counter terminated (stopped)
 client: asking a missing actor: dead letter = true
 server: client process done
 `, run(t, "remote"))
+}
+
+func TestObjectStore(t *testing.T) {
+	out := run(t, "objectstore")
+	assert.Regexp(t, regexp.MustCompile(`^node: put 64 MiB, checksum ([0-9a-f]{16})
+worker: read 64 MiB in place, checksum ([0-9a-f]{16})
+worker: view inside the arena mapping: true; private memory grew by less than 1 MiB: true
+node: worker done; the store holds 1 object, 64 MiB
+$`), out)
+	m := regexp.MustCompile(`checksum ([0-9a-f]{16})`).FindAllStringSubmatch(out, -1)
+	require.Len(t, m, 2)
+	assert.Equal(t, m[0][1], m[1][1], "the worker read what the node wrote")
 }
