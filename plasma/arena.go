@@ -242,12 +242,15 @@ func isStale(p string, e os.DirEntry) bool {
 		return lockFree(p)
 	case strings.HasPrefix(name, localPrefix) && e.IsDir():
 		lock := filepath.Join(p, lockName)
-		if _, err := os.Stat(lock); errors.Is(err, os.ErrNotExist) {
+		if !exists(lock) {
 			return olderThan(p, tmpGrace)
 		}
 		return lockFree(lock)
 	case strings.HasPrefix(name, "."+arenaPrefix) && strings.HasSuffix(name, ".tmp"):
 		return olderThan(p, tmpGrace) && lockFree(p)
+	case strings.HasPrefix(name, "."+localPrefix) && strings.HasSuffix(name, ".tmp") && e.IsDir():
+		// Being set up, or left by a store that died setting it up.
+		return olderThan(p, tmpGrace) && (!exists(filepath.Join(p, lockName)) || lockFree(filepath.Join(p, lockName)))
 	}
 	return false
 }
@@ -264,6 +267,11 @@ func lockFree(p string) bool {
 	}
 	_ = unix.Flock(int(f.Fd()), unix.LOCK_UN)
 	return true
+}
+
+func exists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
 
 func olderThan(p string, d time.Duration) bool {

@@ -27,7 +27,6 @@ type Client struct {
 // transport is how a client reaches the store.
 type transport interface {
 	create(ctx context.Context, id ObjectID, size uint64, pin bool) (Location, error)
-	put(ctx context.Context, id ObjectID, data []byte, pin bool) error
 	seal(ctx context.Context, id ObjectID) error
 	abort(ctx context.Context, id ObjectID) error
 	get(ctx context.Context, ids []ObjectID, timeout time.Duration) ([]Location, error)
@@ -122,8 +121,8 @@ func (c *Client) Put(ctx context.Context, id ObjectID, data []byte, opts ...Crea
 		return err
 	}
 	o := applyCreate(opts)
-	if c.store == nil && len(data) <= maxInlinePut {
-		return c.t.put(ctx, id, data, o.pin)
+	if rt, ok := c.t.(*remoteTransport); ok && len(data) <= maxInlinePut {
+		return rt.put(ctx, id, data, o.pin)
 	}
 	b, err := c.Create(ctx, id, uint64(len(data)), opts...)
 	if err != nil {
@@ -337,11 +336,7 @@ type localTransport struct {
 }
 
 func (t localTransport) create(ctx context.Context, id ObjectID, size uint64, pin bool) (Location, error) {
-	return t.s.create(ctx, t.cid, id, size, pin)
-}
-
-func (t localTransport) put(ctx context.Context, id ObjectID, data []byte, pin bool) error {
-	return t.s.put(ctx, t.cid, id, data, pin)
+	return t.s.create(ctx, t.cid, id, size, pin, true)
 }
 
 func (t localTransport) seal(_ context.Context, id ObjectID) error { return t.s.seal(t.cid, id) }
@@ -349,18 +344,17 @@ func (t localTransport) seal(_ context.Context, id ObjectID) error { return t.s.
 func (t localTransport) abort(_ context.Context, id ObjectID) error { return t.s.abort(t.cid, id) }
 
 func (t localTransport) get(ctx context.Context, ids []ObjectID, timeout time.Duration) ([]Location, error) {
-	return t.s.get(ctx, t.cid, ids, timeout)
+	return t.s.get(ctx, t.cid, ids, timeout, true)
 }
 
 func (t localTransport) release(id ObjectID) error { return t.s.release(t.cid, id) }
 
 func (t localTransport) remove(_ context.Context, ids []ObjectID) error {
-	t.s.remove(ids)
-	return nil
+	return t.s.remove(ids)
 }
 
 func (t localTransport) contains(_ context.Context, id ObjectID) (bool, error) {
-	return t.s.contains(id), nil
+	return t.s.contains(id)
 }
 
 func (t localTransport) pin(_ context.Context, id ObjectID, pin bool) error {
@@ -368,23 +362,14 @@ func (t localTransport) pin(_ context.Context, id ObjectID, pin bool) error {
 }
 
 func (t localTransport) stats(_ context.Context, withObjects bool) (Stats, error) {
-	return t.s.stats(withObjects), nil
+	limit := 0
+	if withObjects {
+		limit = -1
+	}
+	return t.s.stats(limit)
 }
 
 func (t localTransport) close(context.Context) error {
 	t.s.disconnect(t.cid)
 	return nil
-}
-
-// put creates, fills and seals an object in one step, for a small value
-// that came with the request.
-func (s *Store) put(ctx context.Context, cid uint64, id ObjectID, data []byte, pin bool) error {
-	loc, err := s.create(ctx, cid, id, uint64(len(data)), pin)
-	if err != nil {
-		return err
-	}
-	if err := s.copyIn(loc, data); err != nil {
-		return err
-	}
-	return s.seal(cid, id)
 }

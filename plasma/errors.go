@@ -9,7 +9,6 @@ import (
 var (
 	ErrObjectExists   = errors.New("plasma: object already exists")
 	ErrNoObject       = errors.New("plasma: no such object")
-	ErrNotSealed      = errors.New("plasma: object is not sealed")
 	ErrSealed         = errors.New("plasma: object is already sealed")
 	ErrNotHeld        = errors.New("plasma: object is not held by this client")
 	ErrNotCreator     = errors.New("plasma: object is being written by another client")

@@ -102,6 +102,20 @@ func (s *Store) maybeSpillLocked() {
 	}
 }
 
+// roomShortLocked reports whether a waiting create or restore still lacks
+// room that spilling could make: more than the largest free range and all
+// evictable bytes together. A spill batch that made enough room ends the
+// spilling, before the waiter has even run.
+func (s *Store) roomShortLocked() bool {
+	room := uint64(s.alloc.free.largest())<<s.alloc.unitLog + s.evictable.bytes
+	for _, size := range s.waitingFor {
+		if size > room {
+			return true
+		}
+	}
+	return false
+}
+
 func (s *Store) aboveThresholdLocked() bool {
 	return float64(s.alloc.allocated) > s.cfg.SpillThreshold*float64(s.alloc.Capacity())
 }
@@ -110,7 +124,7 @@ func (s *Store) aboveThresholdLocked() bool {
 // to a new file and frees their memory. It reports whether it spilled.
 func (s *Store) spillOnce() (bool, error) {
 	s.mu.Lock()
-	if s.closed || s.spillable.head == nil || (s.demand == 0 && !s.aboveThresholdLocked()) {
+	if s.closed || s.spillable.head == nil || (!s.aboveThresholdLocked() && !s.roomShortLocked()) {
 		s.mu.Unlock()
 		return false, nil
 	}
@@ -194,18 +208,24 @@ func (s *Store) writeSpillFile(path string, batch []*object) (refs []spillRef, e
 }
 
 // restoreLocked reads a spilled object back into the arena. The object is
-// busy meanwhile, so other Gets wait for it and nobody frees it.
-func (s *Store) restoreLocked(ctx context.Context, o *object) error {
+// busy meanwhile, so other Gets wait for it and nobody frees it; they are
+// woken however it ends. still is checked after every wait for room.
+func (s *Store) restoreLocked(ctx context.Context, o *object, wait bool, still func() error) error {
+	if !wait {
+		return errWouldBlock
+	}
 	o.busy = true
-	b, err := s.reserveLocked(ctx, o.id, o.size, func() error { return nil })
+	defer s.broadcastLocked()
+	b, err := s.reserveLocked(ctx, o.id, o.size, true, still)
+	if err == nil {
+		err = s.enterArenaLocked()
+		if err != nil {
+			s.alloc.Free(b)
+		}
+	}
 	if err != nil {
 		o.busy = false
 		s.settleLocked(o)
-		return err
-	}
-	if err := s.enterArenaLocked(); err != nil {
-		s.alloc.Free(b)
-		o.busy = false
 		return err
 	}
 	ref := o.spill
@@ -214,7 +234,6 @@ func (s *Store) restoreLocked(ctx context.Context, o *object) error {
 	s.inArena.Done()
 	s.mu.Lock()
 	o.busy = false
-	defer s.broadcastLocked()
 	if err != nil || o.deleted {
 		s.alloc.Free(b)
 		s.settleLocked(o)
@@ -226,6 +245,9 @@ func (s *Store) restoreLocked(ctx context.Context, o *object) error {
 	o.block, o.inMemory = b, true
 	s.counters.restores++
 	s.counters.restoredBytes += o.size
+	// Evictable until someone holds it: a Get whose client went away
+	// meanwhile must not leave it stuck in memory.
+	s.settleLocked(o)
 	return nil
 }
 

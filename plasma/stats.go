@@ -24,13 +24,14 @@ type Stats struct {
 	Evictions       uint64       `cbor:"15,keyasint"` // copies dropped from memory
 	FallbackBytes   uint64       `cbor:"16,keyasint"` // bytes in fallback files
 	FallbackObjects int          `cbor:"17,keyasint"`
-	CreateWaits     uint64       `cbor:"18,keyasint"` // creates that had to wait for room
-	StoreFullErrors uint64       `cbor:"19,keyasint"` // creates that failed with ObjectStoreFullError
+	CreateWaits     uint64       `cbor:"18,keyasint"` // creates (and restores) that had to wait for room
+	StoreFullErrors uint64       `cbor:"19,keyasint"` // creates (and restores) that found no room within the grace period
 	Fragmentation   float64      `cbor:"20,keyasint"` // see AllocStats
 	LargestFree     uint64       `cbor:"21,keyasint"`
 	ArenaPath       string       `cbor:"22,keyasint"`
 	Prefaulted      uint64       `cbor:"24,keyasint"`           // arena bytes mapped in so far by the background prefault
-	ObjectList      []ObjectInfo `cbor:"23,keyasint,omitempty"` // with StatsWithObjects, largest first
+	ObjectList      []ObjectInfo `cbor:"23,keyasint,omitempty"` // when asked for, largest first
+	ObjectsOmitted  int          `cbor:"25,keyasint,omitempty"` // objects left out of ObjectList (a reply over the bus lists at most maxListedObjects)
 }
 
 // ObjectInfo is one object in Stats.ObjectList.
@@ -46,9 +47,15 @@ type ObjectInfo struct {
 	LastAccess time.Time `cbor:"9,keyasint"`
 }
 
-func (s *Store) stats(withObjects bool) Stats {
+// stats returns the store's figures and, with limit -1, every object, with
+// a positive limit the largest that many (the rest are counted in
+// ObjectsOmitted), with 0 none.
+func (s *Store) stats(limit int) (Stats, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.closed {
+		return Stats{}, ErrClosed
+	}
 	as := s.alloc.Stats()
 	st := Stats{
 		Capacity: as.Capacity, Used: as.Allocated, Evictable: s.evictable.bytes,
@@ -60,19 +67,19 @@ func (s *Store) stats(withObjects bool) Stats {
 		Fragmentation: as.Fragmentation, LargestFree: as.LargestFree, ArenaPath: s.arena.Path(),
 		Prefaulted: s.prefaulted.Load(),
 	}
-	for _, o := range s.objects {
-		if o.inMemory && o.pinned {
-			st.Pinned += o.size
-		}
-		if o.readers > 0 {
-			st.Held += o.size
-		}
-		if withObjects {
+	st.Pinned, st.Held = s.memoryUseLocked()
+	if limit != 0 {
+		st.ObjectList = make([]ObjectInfo, 0, len(s.objects))
+		for _, o := range s.objects {
 			st.ObjectList = append(st.ObjectList, o.info())
 		}
+		sort.Slice(st.ObjectList, func(i, j int) bool { return st.ObjectList[i].Size > st.ObjectList[j].Size })
+		if limit > 0 && len(st.ObjectList) > limit {
+			st.ObjectsOmitted = len(st.ObjectList) - limit
+			st.ObjectList = st.ObjectList[:limit]
+		}
 	}
-	sort.Slice(st.ObjectList, func(i, j int) bool { return st.ObjectList[i].Size > st.ObjectList[j].Size })
-	return st
+	return st, nil
 }
 
 func (o *object) info() ObjectInfo {

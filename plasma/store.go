@@ -4,10 +4,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,7 +35,7 @@ type Store struct {
 	spillable lruList // sealed, unheld, in memory, pinned and not yet on disk
 	changed   chan struct{}
 	waiters   int    // goroutines in wait: without any, there is no one to wake
-	demand    uint64 // bytes that waiting creates need
+	waitingFor []uint64 // sizes that creates and restores wait to allocate
 	clients   map[uint64]map[ObjectID]int
 	nextCID   uint64
 	spill     spillState
@@ -131,22 +133,30 @@ func (s *Store) prefault() {
 	}
 }
 
-// makeLocalDir creates the store's own directory under root and locks it,
-// so that a sweep by a later node removes it only once this one is gone.
-func makeLocalDir(root, id string) (string, *os.File, error) {
-	dir := filepath.Join(root, localPrefix+id)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+// makeLocalDir creates the store's own directory under root and locks
+// it. Like the arena, it is made under a temporary name and renamed once
+// locked, so a sweep by another store never sees it unlocked.
+func makeLocalDir(root, id string) (_ string, _ *os.File, err error) {
+	if err := os.MkdirAll(root, 0o700); err != nil {
 		return "", nil, fmt.Errorf("plasma: create spill directory: %w", err)
 	}
-	f, err := os.OpenFile(filepath.Join(dir, lockName), os.O_RDWR|os.O_CREATE, 0o600)
+	tmp, err := os.MkdirTemp(root, "."+localPrefix+id+"-*.tmp")
 	if err != nil {
-		_ = os.RemoveAll(dir)
-		return "", nil, fmt.Errorf("plasma: create spill lock: %w", err)
+		return "", nil, fmt.Errorf("plasma: create spill directory: %w", err)
 	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		_ = f.Close()
-		_ = os.RemoveAll(dir)
-		return "", nil, fmt.Errorf("plasma: lock spill directory: %w", err)
+	dir := filepath.Join(root, localPrefix+id)
+	f, err := os.OpenFile(filepath.Join(tmp, lockName), os.O_RDWR|os.O_CREATE, 0o600)
+	if err == nil {
+		if err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err == nil {
+			err = os.Rename(tmp, dir)
+		}
+		if err != nil {
+			_ = f.Close()
+		}
+	}
+	if err != nil {
+		_ = os.RemoveAll(tmp)
+		return "", nil, fmt.Errorf("plasma: set up spill directory: %w", err)
 	}
 	return dir, f, nil
 }
@@ -177,6 +187,8 @@ func (s *Store) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.fallback.closeAll()
+	clear(s.objects) // their memory is gone with the arena and the files
+	s.evictable, s.spillable = lruList{}, lruList{}
 	err := s.arena.Close()
 	if rmErr := os.RemoveAll(s.localDir); rmErr != nil && err == nil {
 		err = rmErr
@@ -256,29 +268,6 @@ func (s *Store) enterArenaLocked() error {
 	return nil
 }
 
-// copyIn writes a client's bytes into a created object's memory.
-func (s *Store) copyIn(loc Location, data []byte) error {
-	s.mu.Lock()
-	err := s.enterArenaLocked()
-	var dst []byte
-	if err == nil {
-		if loc.File != "" {
-			if fb := s.fallback.files[loc.File]; fb != nil {
-				dst = fb.rw
-			}
-		} else {
-			dst = s.arena.writable(loc.Off, loc.Size)
-		}
-	}
-	s.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	copy(dst, data)
-	s.inArena.Done()
-	return nil
-}
-
 // connect registers a client; its holds are dropped together by
 // disconnect.
 func (s *Store) connect() (uint64, error) {
@@ -326,74 +315,64 @@ func (s *Store) checkClient(cid uint64) error {
 	return nil
 }
 
+// errWouldBlock ends a create, put or get that was asked not to wait and
+// would have to: the store's actor then runs it on a goroutine.
+var errWouldBlock = errors.New("plasma: would wait")
+
 // create makes room for an object of size bytes and records it as being
 // written by client cid. When nothing can be evicted it waits for spilling
 // or releases for up to the grace period, then falls back to a file if so
-// configured, or fails with ObjectStoreFullError.
-func (s *Store) create(ctx context.Context, cid uint64, id ObjectID, size uint64, pin bool) (Location, error) {
+// configured, or fails with ObjectStoreFullError. Without wait, it fails
+// with errWouldBlock, having created nothing, rather than wait or create
+// a fallback file.
+func (s *Store) create(ctx context.Context, cid uint64, id ObjectID, size uint64, pin, wait bool) (Location, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.checkClient(cid); err != nil {
+	o, err := s.createLocked(ctx, cid, id, size, pin, wait)
+	if err != nil {
 		return Location{}, err
 	}
-	if _, ok := s.objects[id]; ok {
-		return Location{}, fmt.Errorf("%w: %v", ErrObjectExists, id)
+	return o.location(), nil
+}
+
+func (s *Store) createLocked(ctx context.Context, cid uint64, id ObjectID, size uint64, pin, wait bool) (*object, error) {
+	still := func() error {
+		if err := s.checkClient(cid); err != nil {
+			return err // the client went away while it waited
+		}
+		if _, ok := s.objects[id]; ok {
+			return fmt.Errorf("%w: %v", ErrObjectExists, id)
+		}
+		return nil
+	}
+	if err := still(); err != nil {
+		return nil, err
 	}
 	o := &object{id: id, size: size, state: StateCreated, pinned: pin, creator: cid, access: time.Now()}
 	if size <= s.alloc.Capacity() {
-		b, err := s.reserveLocked(ctx, id, size, func() error {
-			if err := s.checkClient(cid); err != nil {
-				return err // the client went away while it waited
-			}
-			if _, ok := s.objects[id]; ok {
-				return fmt.Errorf("%w: %v", ErrObjectExists, id)
-			}
-			return nil
-		})
+		b, err := s.reserveLocked(ctx, id, size, wait, still)
 		if err == nil {
 			o.block, o.inMemory = b, true
 			s.objects[id] = o
 			s.maybeSpillLocked()
-			return o.location(), nil
+			return o, nil
 		}
 		if !isFull(err) || !s.cfg.Fallback {
-			return Location{}, err
+			return nil, err
 		}
 	} else if !s.cfg.Fallback {
-		return Location{}, fmt.Errorf("%w: %v is %s, the store %s", ErrObjectTooLarge, id, formatBytes(size), formatBytes(s.alloc.Capacity()))
+		return nil, fmt.Errorf("%w: %v is %s, the store %s", ErrObjectTooLarge, id, formatBytes(size), formatBytes(s.alloc.Capacity()))
+	}
+	if !wait {
+		return nil, errWouldBlock
 	}
 	fb, err := s.fallback.create(s.localDir, size)
 	if err != nil {
-		return Location{}, err
+		return nil, err
 	}
 	o.fallback = fb
 	s.objects[id] = o
-	return o.location(), nil
-}
-
-// tryCreate is create that never waits: it reports false, having done
-// nothing, when the object would have to wait for room or go to a fallback
-// file.
-func (s *Store) tryCreate(cid uint64, id ObjectID, size uint64, pin bool) (loc Location, done bool, err error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.checkClient(cid); err != nil {
-		return Location{}, true, err
-	}
-	if _, ok := s.objects[id]; ok {
-		return Location{}, true, fmt.Errorf("%w: %v", ErrObjectExists, id)
-	}
-	if size > s.alloc.Capacity() {
-		return Location{}, false, nil
-	}
-	b, ok := s.allocLocked(size)
-	if !ok {
-		return Location{}, false, nil
-	}
-	o := &object{id: id, size: size, state: StateCreated, pinned: pin, creator: cid, access: time.Now(), block: b, inMemory: true}
-	s.objects[id] = o
-	s.maybeSpillLocked()
-	return o.location(), true, nil
+	return o, nil
 }
 
 func isFull(err error) bool {
@@ -404,14 +383,20 @@ func isFull(err error) bool {
 // reserveLocked allocates size bytes, evicting, spilling and waiting as
 // needed until the grace period ends. still is checked after every wait:
 // its error ends the wait.
-func (s *Store) reserveLocked(ctx context.Context, id ObjectID, size uint64, still func() error) (Block, error) {
+func (s *Store) reserveLocked(ctx context.Context, id ObjectID, size uint64, wait bool, still func() error) (Block, error) {
 	if b, ok := s.allocLocked(size); ok {
 		return b, nil
 	}
+	if !wait {
+		return Block{}, errWouldBlock
+	}
 	s.counters.createWaits++
 	deadline := time.Now().Add(s.cfg.CreateGrace)
-	s.demand += size
-	defer func() { s.demand -= size }()
+	s.waitingFor = append(s.waitingFor, size)
+	defer func() {
+		i := slices.Index(s.waitingFor, size)
+		s.waitingFor = slices.Delete(s.waitingFor, i, i+1)
+	}()
 	for {
 		s.wakeSpiller()
 		if !s.wait(ctx, deadline) {
@@ -441,22 +426,25 @@ func (s *Store) reserveLocked(ctx context.Context, id ObjectID, size uint64, sti
 }
 
 func (s *Store) fullErrorLocked(id ObjectID, size uint64) error {
-	var pinned, held uint64
+	pinned, held := s.memoryUseLocked()
+	return &ObjectStoreFullError{
+		ID: id, Requested: size, Capacity: s.alloc.Capacity(), Used: s.alloc.Stats().Allocated,
+		Pinned: pinned, Held: held, SpillErr: s.spill.lastErr,
+	}
+}
+
+// memoryUseLocked returns the bytes of pinned objects in memory and of
+// objects held by readers.
+func (s *Store) memoryUseLocked() (pinned, held uint64) {
 	for _, o := range s.objects {
-		if !o.inMemory {
-			continue
-		}
-		if o.pinned {
+		if o.inMemory && o.pinned {
 			pinned += o.size
 		}
 		if o.readers > 0 {
 			held += o.size
 		}
 	}
-	return &ObjectStoreFullError{
-		ID: id, Requested: size, Capacity: s.alloc.Capacity(), Used: s.alloc.Stats().Allocated,
-		Pinned: pinned, Held: held, SpillErr: s.spill.lastErr,
-	}
+	return pinned, held
 }
 
 // allocLocked allocates size bytes, evicting least recently used copies
@@ -544,15 +532,61 @@ func (s *Store) seal(cid uint64, id ObjectID) error {
 	if err != nil {
 		return err
 	}
+	s.sealLocked(o)
+	return nil
+}
+
+func (s *Store) sealLocked(o *object) {
 	o.state = StateSealed
 	o.access = time.Now()
+	defer s.broadcastLocked()
 	if o.deleted { // deleted while being written: it ends here
 		s.freeLocked(o)
-		return nil
+		return
 	}
 	s.settleLocked(o)
 	s.maybeSpillLocked()
-	s.broadcastLocked()
+}
+
+// put creates, fills and seals an object in one step, for a value that
+// came with a request from another process. The copy happens under the
+// lock, after checking that the object is still the client's to write
+// (the client may have gone while the create waited); values sent this
+// way are small.
+func (s *Store) put(ctx context.Context, cid uint64, id ObjectID, data []byte, pin, wait bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o, err := s.createLocked(ctx, cid, id, uint64(len(data)), pin, wait)
+	if err != nil {
+		return err
+	}
+	return s.fillLocked(cid, o, data)
+}
+
+// fill copies data into an object the client is writing and seals it.
+func (s *Store) fill(cid uint64, id ObjectID, data []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o, err := s.writingLocked(cid, id)
+	if err != nil {
+		return err
+	}
+	return s.fillLocked(cid, o, data)
+}
+
+func (s *Store) fillLocked(cid uint64, o *object, data []byte) error {
+	if o2, err := s.writingLocked(cid, o.id); err != nil || o2 != o {
+		return fmt.Errorf("plasma: %v is no longer being written by this client: %w", o.id, err)
+	}
+	if uint64(len(data)) != o.size {
+		return fmt.Errorf("plasma: %d bytes for an object of %d", len(data), o.size)
+	}
+	if o.fallback != nil {
+		copy(o.fallback.rw, data)
+	} else {
+		copy(s.arena.writable(o.block.Off, o.size), data)
+	}
+	s.sealLocked(o)
 	return nil
 }
 
@@ -587,17 +621,24 @@ func (s *Store) writingLocked(cid uint64, id ObjectID) (*object, error) {
 // get holds every object of ids that is sealed, waiting up to timeout
 // (forever when negative, not at all when zero) for the others to be
 // created and sealed, and restoring spilled ones. Objects still missing at
-// the end have a Location that is not Found.
-func (s *Store) get(ctx context.Context, cid uint64, ids []ObjectID, timeout time.Duration) ([]Location, error) {
+// the end have a Location that is not Found. Without wait, it fails with
+// errWouldBlock, holding nothing, if it would have to wait or restore.
+func (s *Store) get(ctx context.Context, cid uint64, ids []ObjectID, timeout time.Duration, wait bool) ([]Location, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.checkClient(cid); err != nil {
 		return nil, err
 	}
+	if !wait && !s.readyLocked(ids, timeout) {
+		return nil, errWouldBlock
+	}
 	var deadline time.Time
 	locs := make([]Location, len(ids))
 	missing := len(ids)
 	for {
+		if s.clients[cid] == nil {
+			return nil, ErrUnknownClient // it went away while this waited, and its holds with it
+		}
 		restoring := false
 		for i, id := range ids {
 			if locs[i].Found {
@@ -623,6 +664,7 @@ func (s *Store) get(ctx context.Context, cid uint64, ids []ObjectID, timeout tim
 			deadline = time.Now().Add(timeout)
 		}
 		if restoring {
+			// The object is there: wait for its restore whatever the timeout.
 			if !s.wait(ctx, time.Time{}) {
 				break
 			}
@@ -633,7 +675,7 @@ func (s *Store) get(ctx context.Context, cid uint64, ids []ObjectID, timeout tim
 		}
 	}
 	if s.clients[cid] == nil {
-		return nil, ErrUnknownClient // its holds went with it
+		return nil, ErrUnknownClient
 	}
 	if s.closed {
 		s.unholdLocked(cid, ids, locs)
@@ -646,25 +688,20 @@ func (s *Store) get(ctx context.Context, cid uint64, ids []ObjectID, timeout tim
 	return locs, nil
 }
 
-// tryGet is get that never waits nor reads from disk: it holds the objects
-// and reports true only if every one of them is sealed and in memory now.
-func (s *Store) tryGet(cid uint64, ids []ObjectID) ([]Location, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.checkClient(cid) != nil {
-		return nil, false
-	}
+// readyLocked reports whether a get of ids would finish without waiting
+// or reading from disk.
+func (s *Store) readyLocked(ids []ObjectID, timeout time.Duration) bool {
 	for _, id := range ids {
 		o := s.objects[id]
-		if o == nil || o.state != StateSealed || o.deleted || (!o.inMemory && o.fallback == nil) {
-			return nil, false
+		readable := o != nil && o.state == StateSealed && !o.deleted
+		if readable && !o.inMemory && o.fallback == nil {
+			return false // spilled: a restore reads the disk
+		}
+		if !readable && timeout != 0 {
+			return false
 		}
 	}
-	locs := make([]Location, len(ids))
-	for i, id := range ids {
-		locs[i], _, _ = s.tryHoldLocked(context.Background(), cid, id)
-	}
-	return locs, true
+	return true
 }
 
 // tryHoldLocked holds one object if it is readable now, restoring it from
@@ -680,7 +717,7 @@ func (s *Store) tryHoldLocked(ctx context.Context, cid uint64, id ObjectID) (loc
 		if o.busy {
 			return Location{}, true, nil
 		}
-		if err := s.restoreLocked(ctx, o); err != nil {
+		if err := s.restoreLocked(ctx, o, true, func() error { return s.checkClient(cid) }); err != nil {
 			return Location{}, false, err
 		}
 		if s.objects[id] != o || !o.inMemory {
@@ -698,6 +735,15 @@ func (s *Store) tryHoldLocked(ctx context.Context, cid uint64, id ObjectID) (loc
 		o.list.remove(o)
 	}
 	return o.location(), false, nil
+}
+
+// unhold ends the holds a get made, for a client that stopped waiting.
+func (s *Store) unhold(cid uint64, ids []ObjectID, locs []Location) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.clients[cid] != nil {
+		s.unholdLocked(cid, ids, locs)
+	}
 }
 
 func (s *Store) unholdLocked(cid uint64, ids []ObjectID, locs []Location) {
@@ -739,9 +785,12 @@ func (s *Store) releaseLocked(cid uint64, id ObjectID) error {
 // remove deletes objects: at once when nobody holds them, else at their
 // last release; from then on nobody can get them. Objects not there are
 // skipped.
-func (s *Store) remove(ids []ObjectID) {
+func (s *Store) remove(ids []ObjectID) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
 	for _, id := range ids {
 		o := s.objects[id]
 		if o == nil {
@@ -758,15 +807,19 @@ func (s *Store) remove(ids []ObjectID) {
 		}
 		s.freeLocked(o)
 	}
+	return nil
 }
 
 // contains reports whether a sealed, undeleted object is in the store (in
 // memory, in a fallback file or spilled).
-func (s *Store) contains(id ObjectID) bool {
+func (s *Store) contains(id ObjectID) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.closed {
+		return false, ErrClosed
+	}
 	o := s.objects[id]
-	return o != nil && o.state == StateSealed && !o.deleted
+	return o != nil && o.state == StateSealed && !o.deleted, nil
 }
 
 // setPinned marks an object as a primary copy (never evicted, only
@@ -774,6 +827,9 @@ func (s *Store) contains(id ObjectID) bool {
 func (s *Store) setPinned(id ObjectID, pin bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
 	o := s.objects[id]
 	if o == nil || o.deleted {
 		return fmt.Errorf("%w: %v", ErrNoObject, id)
