@@ -28,20 +28,20 @@ type Store struct {
 	localDir string   // spill and fallback files
 	lockFile *os.File // flock held on localDir/lock
 
-	mu        sync.Mutex
-	alloc     *Allocator
-	objects   map[ObjectID]*object
-	evictable lruList // sealed, unheld, in memory, and unpinned or spilled: may be dropped
-	spillable lruList // sealed, unheld, in memory, pinned and not yet on disk
-	changed   chan struct{}
-	waiters   int    // goroutines in wait: without any, there is no one to wake
+	mu         sync.Mutex
+	alloc      *Allocator
+	objects    map[ObjectID]*object
+	evictable  lruList // sealed, unheld, in memory, and unpinned or spilled: may be dropped
+	spillable  lruList // sealed, unheld, in memory, pinned and not yet on disk
+	changed    chan struct{}
+	waiters    int      // goroutines in wait: without any, there is no one to wake
 	waitingFor []uint64 // sizes that creates and restores wait to allocate
-	clients   map[uint64]map[ObjectID]int
-	nextCID   uint64
-	spill     spillState
-	fallback  fallbackState
-	counters  counters
-	closed    bool
+	clients    map[uint64]map[ObjectID]int
+	nextCID    uint64
+	spill      spillState
+	fallback   fallbackState
+	counters   counters
+	closed     bool
 
 	// inArena counts goroutines that touch the arena without the lock
 	// (restores, and puts copying a client's bytes in); Close waits for
