@@ -66,7 +66,12 @@
 // ([Store.Serve], named [ActorName]) over the bus and maps the arena
 // itself; a Put of up to 64 KiB carries its bytes in the request, larger
 // values are written into the arena by the client. Errors keep their
-// identity across processes: errors.Is and errors.As work on them.
+// identity across processes: errors.Is and errors.As work on them. A
+// remote call's context bounds its wait in the store too, and a call whose
+// context ends is undone there (its holds released, its object aborted),
+// so giving up leaks nothing. Requests carry the client's random key, so
+// one client cannot act for another by mistake; clients map the arena
+// read-write, so the store trusts the processes of its node and user.
 //
 // This package knows nothing of tasks, owners or reference counting: the
 // layers above decide when an object is created, pinned and deleted.
