@@ -7,7 +7,6 @@ package plasma_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -24,6 +23,7 @@ import (
 	"github.com/goray-dev/goray/bus"
 	"github.com/goray-dev/goray/internal/proctest"
 	"github.com/goray-dev/goray/plasma"
+	"github.com/goray-dev/goray/plasma/internal/nodereport"
 )
 
 // plasmanodeBin is the plasmanode program, built once by TestMain.
@@ -38,59 +38,11 @@ const (
 
 var quiet = slog.New(slog.DiscardHandler)
 
-// storeReady is the store process's JSON line.
-type storeReady struct {
-	Node           string `json:"node"`
-	Cluster        string `json:"cluster"`
-	URL            string `json:"url"`
-	Token          string `json:"token"`
-	Arena          string `json:"arena"`
-	SpillDir       string `json:"spill_dir"`
-	PID            int    `json:"pid"`
-	ID             string `json:"id"`
-	Size           int64  `json:"size"`
-	Hash           uint64 `json:"hash"`
-	WriteMillis    int64  `json:"write_ms"`
-	Objects        int    `json:"objects"`
-	Used           uint64 `json:"used"`
-	SpillFiles     int    `json:"spill_files"`
-	SpilledObjects uint64 `json:"spilled_objects"`
-	RSS            rss    `json:"rss"`
-}
-
-// readerReport is the reader process's JSON line.
-type readerReport struct {
-	Node    string `json:"node"`
-	PID     int    `json:"pid"`
-	Size    int    `json:"size"`
-	Hash    uint64 `json:"hash"`
-	InArena bool   `json:"in_arena"`
-	Objects []struct {
-		ID      string `json:"id"`
-		Size    int    `json:"size"`
-		Hash    uint64 `json:"hash"`
-		InArena bool   `json:"in_arena"`
-	} `json:"objects"`
-	ArenaPath     string `json:"arena_path"`
-	ArenaMaps     int    `json:"arena_maps"`
-	Before        rss    `json:"before"`
-	After         rss    `json:"after"`
-	ConnectMillis int64  `json:"connect_ms"`
-	GetMicros     int64  `json:"get_us"`
-	HashMillis    int64  `json:"hash_ms"`
-	Created       string `json:"created"`
-}
-
-type rss struct {
-	VmRSS    uint64 `json:"vm_rss"`
-	RssAnon  uint64 `json:"rss_anon"`
-	RssFile  uint64 `json:"rss_file"`
-	RssShmem uint64 `json:"rss_shmem"`
-}
-
-func (r rss) String() string {
-	return fmt.Sprintf("VmRSS %s, RssAnon %s, RssFile %s, RssShmem %s", mb(r.VmRSS), mb(r.RssAnon), mb(r.RssFile), mb(r.RssShmem))
-}
+// The reports of the plasmanode program.
+type (
+	storeReady   = nodereport.StoreReady
+	readerReport = nodereport.ReaderReport
+)
 
 func mb(n uint64) string { return strconv.FormatFloat(float64(n)/mib, 'f', 1, 64) + " MiB" }
 

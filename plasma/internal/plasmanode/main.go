@@ -11,7 +11,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -22,7 +21,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -33,6 +31,7 @@ import (
 	"github.com/goray-dev/goray/actor"
 	"github.com/goray-dev/goray/bus"
 	"github.com/goray-dev/goray/plasma"
+	"github.com/goray-dev/goray/plasma/internal/nodereport"
 )
 
 // EchoSubject answers every request with its own payload.
@@ -140,26 +139,6 @@ func run() error {
 		return runReader(ctx, log, f)
 	}
 	return fmt.Errorf("unknown -mode %q", f.mode)
-}
-
-// storeReady is the store's JSON line.
-type storeReady struct {
-	Node           string `json:"node"`
-	Cluster        string `json:"cluster"`
-	URL            string `json:"url"`
-	Token          string `json:"token"`
-	Arena          string `json:"arena"`
-	SpillDir       string `json:"spill_dir"` // the store's own goray-store-* directory
-	PID            int    `json:"pid"`
-	ID             string `json:"id,omitempty"`
-	Size           int64  `json:"size"`
-	Hash           uint64 `json:"hash"`
-	WriteMillis    int64  `json:"write_ms"`
-	Objects        int    `json:"objects"`
-	Used           uint64 `json:"used"`
-	SpillFiles     int    `json:"spill_files"`
-	SpilledObjects uint64 `json:"spilled_objects"`
-	RSS            rss    `json:"rss"`
 }
 
 // TestObject is the id of the object the store puts with -size.
@@ -283,32 +262,6 @@ func runStore(ctx context.Context, log *slog.Logger, f flags) (err error) {
 	return node.Close(sctx)
 }
 
-// readerReport is the reader's JSON line. Size, Hash and InArena are
-// those of the first object.
-type readerReport struct {
-	Node          string       `json:"node"`
-	PID           int          `json:"pid"`
-	Size          int          `json:"size"`
-	Hash          uint64       `json:"hash"`
-	InArena       bool         `json:"in_arena"`
-	Objects       []readObject `json:"objects"`
-	ArenaPath     string       `json:"arena_path"`
-	ArenaMaps     int          `json:"arena_maps"` // lines of /proc/self/maps naming the arena
-	Before        rss          `json:"before"`
-	After         rss          `json:"after"`
-	ConnectMillis int64        `json:"connect_ms"`
-	GetMicros     int64        `json:"get_us"`
-	HashMillis    int64        `json:"hash_ms"`
-	Created       string       `json:"created,omitempty"`
-}
-
-type readObject struct {
-	ID      string `json:"id"`
-	Size    int    `json:"size"`
-	Hash    uint64 `json:"hash"`
-	InArena bool   `json:"in_arena"`
-}
-
 func runReader(ctx context.Context, log *slog.Logger, f flags) error {
 	if f.node == "" || f.store == "" || f.url == "" || f.id == "" {
 		return errors.New("reader: -node, -store, -url and -id are required")
@@ -420,39 +373,15 @@ func runReader(ctx context.Context, log *slog.Logger, f flags) error {
 	return nil
 }
 
-// rss is what /proc/self/status says of the process's resident memory, in
-// bytes.
-type rss struct {
-	VmRSS    uint64 `json:"vm_rss"`
-	RssAnon  uint64 `json:"rss_anon"`
-	RssFile  uint64 `json:"rss_file"`
-	RssShmem uint64 `json:"rss_shmem"`
-}
+// The reports are shared with the tests that read them.
+type (
+	storeReady   = nodereport.StoreReady
+	readerReport = nodereport.ReaderReport
+	readObject   = nodereport.ReadObject
+	rss          = nodereport.RSS
+)
 
-func readRSS() (rss, error) {
-	var r rss
-	fh, err := os.Open("/proc/self/status")
-	if err != nil {
-		return r, err
-	}
-	defer fh.Close()
-	sc := bufio.NewScanner(fh)
-	fields := map[string]*uint64{"VmRSS:": &r.VmRSS, "RssAnon:": &r.RssAnon, "RssFile:": &r.RssFile, "RssShmem:": &r.RssShmem}
-	for sc.Scan() {
-		parts := strings.Fields(sc.Text())
-		if len(parts) < 2 {
-			continue
-		}
-		if p, ok := fields[parts[0]]; ok {
-			kb, err := strconv.ParseUint(parts[1], 10, 64)
-			if err != nil {
-				return r, fmt.Errorf("parse %q: %w", sc.Text(), err)
-			}
-			*p = kb << 10
-		}
-	}
-	return r, sc.Err()
-}
+func readRSS() (rss, error) { return nodereport.ReadRSS() }
 
 func countMaps(path string) int {
 	b, err := os.ReadFile("/proc/self/maps")
