@@ -1,7 +1,8 @@
 package plasma
 
 import (
-	"sort"
+	"cmp"
+	"slices"
 	"time"
 )
 
@@ -51,6 +52,21 @@ type ObjectInfo struct {
 // a positive limit the largest that many (the rest are counted in
 // ObjectsOmitted), with 0 none.
 func (s *Store) stats(limit int) (Stats, error) {
+	st, err := s.snapshot(limit != 0)
+	if err != nil {
+		return Stats{}, err
+	}
+	// Sorted outside the lock: the list may be long.
+	slices.SortFunc(st.ObjectList, func(a, b ObjectInfo) int { return cmp.Compare(b.Size, a.Size) })
+	if limit > 0 && len(st.ObjectList) > limit {
+		st.ObjectsOmitted = len(st.ObjectList) - limit
+		st.ObjectList = st.ObjectList[:limit]
+	}
+	return st, nil
+}
+
+// snapshot reads the figures, and the objects when asked, under the lock.
+func (s *Store) snapshot(withObjects bool) (Stats, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -68,15 +84,10 @@ func (s *Store) stats(limit int) (Stats, error) {
 		Prefaulted: s.prefaulted.Load(),
 	}
 	st.Pinned, st.Held = s.memoryUseLocked()
-	if limit != 0 {
+	if withObjects {
 		st.ObjectList = make([]ObjectInfo, 0, len(s.objects))
 		for _, o := range s.objects {
 			st.ObjectList = append(st.ObjectList, o.info())
-		}
-		sort.Slice(st.ObjectList, func(i, j int) bool { return st.ObjectList[i].Size > st.ObjectList[j].Size })
-		if limit > 0 && len(st.ObjectList) > limit {
-			st.ObjectsOmitted = len(st.ObjectList) - limit
-			st.ObjectList = st.ObjectList[:limit]
 		}
 	}
 	return st, nil
