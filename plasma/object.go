@@ -82,6 +82,19 @@ func (l *lruList) pushBack(o *object) {
 	l.n++
 }
 
+// pushFront puts o back as the least recently used.
+func (l *lruList) pushFront(o *object) {
+	o.list, o.prev, o.next = l, nil, l.head
+	if l.head != nil {
+		l.head.prev = o
+	} else {
+		l.tail = o
+	}
+	l.head = o
+	l.bytes += o.size
+	l.n++
+}
+
 func (l *lruList) remove(o *object) {
 	if o.prev != nil {
 		o.prev.next = o.next

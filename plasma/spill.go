@@ -151,9 +151,16 @@ func (s *Store) spillOnce() (bool, error) {
 		s.spill.lastErr = err.Error()
 		s.counters.spillFailures++
 		s.log.Error("plasma: spilling failed; the objects stay in memory", "objects", len(batch), "bytes", bytes, "err", err)
-		for _, o := range batch {
+		// Back where they were: the least recently used, first in line
+		// for the next try.
+		for i := len(batch) - 1; i >= 0; i-- {
+			o := batch[i]
 			o.busy = false
 			s.settleLocked(o)
+			if o.list == &s.spillable {
+				s.spillable.remove(o)
+				s.spillable.pushFront(o)
+			}
 		}
 		return false, err
 	}

@@ -249,3 +249,33 @@ func TestSpillCorruptionDetected(t *testing.T) {
 	}
 	assert.NotZero(t, corrupt, "a corrupt spilled copy is reported, not returned")
 }
+
+// A spill batch that fails goes back to the front of the line, in its
+// order, so the next try takes the same least recently used objects.
+func TestFailedSpillKeepsLRUOrder(t *testing.T) {
+	s, c := testStore(t, 4<<20, func(c *Config) {
+		c.DisableSpilling = true // spilled by hand below
+		c.SpillThreshold = 0.01
+		c.MinSpillingSize = 600 << 10
+	})
+	ctx := context.Background()
+	for i := range 4 {
+		require.NoError(t, c.Put(ctx, oid(i), fill(300<<10, byte(i)), Pinned()))
+	}
+	// The spill directory is gone: creating the spill file fails.
+	require.NoError(t, os.RemoveAll(s.localDir))
+	spilled, err := s.spillOnce()
+	require.Error(t, err)
+	require.False(t, spilled)
+	s.mu.Lock()
+	var order []ObjectID
+	for o := s.spillable.head; o != nil; o = o.next {
+		order = append(order, o.id)
+	}
+	s.mu.Unlock()
+	assert.Equal(t, []ObjectID{oid(0), oid(1), oid(2), oid(3)}, order)
+	st, err := c.Stats(ctx, false)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(1), st.SpillFailures)
+	assert.Contains(t, st.LastSpillError, "no such file")
+}
