@@ -23,9 +23,10 @@ type fallbackFile struct {
 	size   uint64
 }
 
-func (st *fallbackState) create(dir string, size uint64) (_ *fallbackFile, err error) {
-	st.seq++
-	path := filepath.Join(dir, fmt.Sprintf("fallback-%d", st.seq))
+// newFallbackFile creates, reserves and maps a file of size bytes at path.
+// It takes no lock: the store calls it with its own lock released, since
+// reserving a large file takes a while.
+func newFallbackFile(path string, size uint64) (_ *fallbackFile, err error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("plasma: create fallback file: %w", err)
@@ -47,12 +48,22 @@ func (st *fallbackState) create(dir string, size uint64) (_ *fallbackFile, err e
 			return nil, fmt.Errorf("plasma: map fallback file: %w", err)
 		}
 	}
+	return fb, nil
+}
+
+// nextPath names the next fallback file in dir.
+func (st *fallbackState) nextPath(dir string) string {
+	st.seq++
+	return filepath.Join(dir, fmt.Sprintf("fallback-%d", st.seq))
+}
+
+// add records a file made by newFallbackFile.
+func (st *fallbackState) add(fb *fallbackFile) {
 	if st.files == nil {
 		st.files = make(map[string]*fallbackFile)
 	}
-	st.files[path] = fb
-	st.bytes += size
-	return fb, nil
+	st.files[fb.path] = fb
+	st.bytes += fb.size
 }
 
 func (st *fallbackState) free(fb *fallbackFile) {

@@ -366,13 +366,37 @@ func (s *Store) createLocked(ctx context.Context, cid uint64, id ObjectID, size 
 	if !wait {
 		return nil, errWouldBlock
 	}
-	fb, err := s.fallback.create(s.localDir, size)
-	if err != nil {
-		return nil, err
+	return o, s.createFallbackLocked(o)
+}
+
+// createFallbackLocked puts a created object into a fallback file of its
+// own. The object is recorded (created, with no memory yet) while the file
+// is made with the lock released; if it is gone when the file is ready (its
+// client went, or the store closed), the file is dropped.
+func (s *Store) createFallbackLocked(o *object) error {
+	s.objects[o.id] = o
+	path := s.fallback.nextPath(s.localDir)
+	s.mu.Unlock()
+	fb, err := newFallbackFile(path, o.size)
+	s.mu.Lock()
+	gone := s.closed || s.objects[o.id] != o
+	switch {
+	case err == nil && gone:
+		fb.close()
+		if s.closed {
+			return ErrClosed
+		}
+		return fmt.Errorf("%w: %v was dropped while its fallback file was made", ErrUnknownClient, o.id)
+	case err != nil:
+		if !gone {
+			delete(s.objects, o.id)
+			s.broadcastLocked()
+		}
+		return err
 	}
+	s.fallback.add(fb)
 	o.fallback = fb
-	s.objects[id] = o
-	return o, nil
+	return nil
 }
 
 func isFull(err error) bool {
@@ -614,6 +638,8 @@ func (s *Store) writingLocked(cid uint64, id ObjectID) (*object, error) {
 		return nil, fmt.Errorf("%w: %v", ErrSealed, id)
 	case o.creator != cid:
 		return nil, fmt.Errorf("%w: %v", ErrNotCreator, id)
+	case !o.inMemory && o.fallback == nil:
+		return nil, fmt.Errorf("%w: %v is still being set up", ErrNoObject, id)
 	}
 	return o, nil
 }
