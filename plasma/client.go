@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -22,6 +23,9 @@ type Client struct {
 	arena  *Arena
 	store  *Store // set in the store's own process
 	closed atomic.Bool
+	// unmapping is held for writing while Close unmaps the arena, and for
+	// reading while a call turns a location into a slice of it.
+	unmapping sync.RWMutex
 }
 
 // transport is how a client reaches the store.
@@ -160,7 +164,8 @@ func (v *View) Release() error {
 
 // Get returns views of the objects, waiting up to timeout for those not
 // yet created or sealed (forever when timeout is negative, not at all when
-// zero) and restoring spilled ones. An object still missing at the end
+// zero) and restoring spilled ones. A restore may wait for room (up to the
+// store's CreateGrace) whatever the timeout: the object is there. An object still missing at the end
 // has a nil view. Every view returned must be released.
 func (c *Client) Get(ctx context.Context, ids []ObjectID, timeout time.Duration) ([]*View, error) {
 	if err := c.check(); err != nil {
@@ -263,7 +268,9 @@ func (c *Client) Close(ctx context.Context) error {
 	}
 	err := c.t.close(ctx)
 	if c.store == nil && c.arena != nil {
+		c.unmapping.Lock()
 		err = errors.Join(err, c.arena.Close())
+		c.unmapping.Unlock()
 	}
 	return err
 }
@@ -279,6 +286,11 @@ func (c *Client) check() error {
 // fallback file, which a client in another process maps for the view's
 // life.
 func (c *Client) bytes(loc Location, writable bool) ([]byte, func(), error) {
+	c.unmapping.RLock()
+	defer c.unmapping.RUnlock()
+	if c.closed.Load() {
+		return nil, nil, ErrClosed
+	}
 	if loc.File == "" {
 		if loc.Off+loc.Size > c.arena.Size() {
 			return nil, nil, fmt.Errorf("plasma: location [%d,+%d) outside the arena", loc.Off, loc.Size)
