@@ -43,9 +43,8 @@ type Store struct {
 	counters   counters
 	closed     bool
 
-	// inArena counts goroutines that touch the arena without the lock
-	// (restores, and puts copying a client's bytes in); Close waits for
-	// them before it unmaps the arena.
+	// inArena counts restores reading into the arena without the lock;
+	// Close waits for them before it unmaps the arena.
 	inArena sync.WaitGroup
 
 	prefaulted   atomic.Uint64 // bytes of the arena mapped in so far
@@ -257,7 +256,7 @@ func (o *object) location() Location {
 	return loc
 }
 
-// enterArena registers a goroutine that is about to use the arena without
+// enterArenaLocked registers a goroutine that is about to use the arena without
 // the lock; it fails once the store is closing. The caller holds the lock
 // and calls inArena.Done when done.
 func (s *Store) enterArenaLocked() error {
