@@ -978,8 +978,8 @@ func TestBoundedMailboxBlock(t *testing.T) {
 	sys.Send(pid, 2)
 
 	// Full: a send with a deadline gives up when it expires.
+	start := time.Now() // before the deadline is set, so the wait measured is not short of it
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	start := time.Now()
 	err := sys.SendContext(ctx, pid, 3)
 	cancel()
 	require.Error(t, err)
