@@ -70,7 +70,7 @@ func createArena(dir, id string, size uint64) (_ *Arena, err error) {
 		return nil, fmt.Errorf("plasma: create arena: %w", err)
 	}
 	a := &Arena{path: final, size: size, file: f, lock: true}
-	if err := a.mapFile(false); err != nil {
+	if err := a.mapFile(); err != nil {
 		return nil, err
 	}
 	return a, nil
@@ -97,7 +97,7 @@ func reserve(f *os.File, dir string, size uint64) error {
 
 // OpenArena maps an existing arena of size bytes, as a client process of
 // the node does; it takes no lock and never removes the file.
-func OpenArena(path string, size uint64, prefault bool) (*Arena, error) {
+func OpenArena(path string, size uint64) (*Arena, error) {
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		return nil, fmt.Errorf("plasma: open arena: %w", err)
@@ -108,21 +108,18 @@ func OpenArena(path string, size uint64, prefault bool) (*Arena, error) {
 		return nil, fmt.Errorf("plasma: arena %s is smaller than %d bytes (%v)", path, size, err)
 	}
 	a := &Arena{path: path, size: size, file: f}
-	if err := a.mapFile(prefault); err != nil {
+	if err := a.mapFile(); err != nil {
 		_ = f.Close()
 		return nil, err
 	}
 	return a, nil
 }
 
-func (a *Arena) mapFile(prefault bool) error {
+func (a *Arena) mapFile() error {
 	if a.size == 0 {
 		return nil
 	}
 	flags := unix.MAP_SHARED
-	if prefault {
-		flags |= unix.MAP_POPULATE
-	}
 	rw, err := unix.Mmap(int(a.file.Fd()), 0, int(a.size), unix.PROT_READ|unix.PROT_WRITE, flags)
 	if err != nil {
 		return fmt.Errorf("plasma: map arena: %w", err)

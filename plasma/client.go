@@ -286,8 +286,10 @@ func (c *Client) check() error {
 // fallback file, which a client in another process maps for the view's
 // life.
 func (c *Client) bytes(loc Location, writable bool) ([]byte, func(), error) {
-	c.unmapping.RLock()
-	defer c.unmapping.RUnlock()
+	if c.store == nil { // only a remote client unmaps the arena on Close
+		c.unmapping.RLock()
+		defer c.unmapping.RUnlock()
+	}
 	if c.closed.Load() {
 		return nil, nil, ErrClosed
 	}

@@ -428,3 +428,15 @@ func TestRegressionRemoteStatsWithManyObjects(t *testing.T) {
 	assert.Equal(t, n-maxListedObjects, st.ObjectsOmitted)
 	assert.Equal(t, n, st.Objects)
 }
+
+// fill copies data into an object the client is writing and seals it: the
+// second step of a remote Put, which the test runs on its own.
+func (s *Store) fill(cid uint64, id ObjectID, data []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o, err := s.writingLocked(cid, id)
+	if err != nil {
+		return err
+	}
+	return s.fillLocked(cid, o, data)
+}

@@ -29,7 +29,7 @@ func Connect(ctx context.Context, sys *actor.System, node string) (*Client, erro
 		} else if err = rep.Err.err(); err == nil {
 			t.cid, t.key = rep.Client, rep.Key
 			var arena *Arena
-			if arena, err = OpenArena(rep.ArenaPath, rep.ArenaSize, false); err == nil {
+			if arena, err = OpenArena(rep.ArenaPath, rep.ArenaSize); err == nil {
 				return &Client{t: t, arena: arena}, nil
 			}
 		}

@@ -224,11 +224,9 @@ func (s *Store) restoreLocked(ctx context.Context, o *object, wait bool, still f
 	o.busy = true
 	defer s.broadcastLocked()
 	b, err := s.reserveLocked(ctx, o.id, o.size, true, still)
-	if err == nil {
-		err = s.enterArenaLocked()
-		if err != nil {
-			s.alloc.Free(b)
-		}
+	if err == nil && s.closed {
+		s.alloc.Free(b)
+		err = ErrClosed
 	}
 	if err != nil {
 		o.busy = false
@@ -236,6 +234,7 @@ func (s *Store) restoreLocked(ctx context.Context, o *object, wait bool, still f
 		return err
 	}
 	ref := o.spill
+	s.inArena.Add(1) // Close waits for this read before it unmaps the arena
 	s.mu.Unlock()
 	err = readSpill(ref, s.arena.writable(b.Off, o.size))
 	s.inArena.Done()

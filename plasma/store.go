@@ -256,17 +256,6 @@ func (o *object) location() Location {
 	return loc
 }
 
-// enterArenaLocked registers a goroutine that is about to use the arena without
-// the lock; it fails once the store is closing. The caller holds the lock
-// and calls inArena.Done when done.
-func (s *Store) enterArenaLocked() error {
-	if s.closed {
-		return ErrClosed
-	}
-	s.inArena.Add(1)
-	return nil
-}
-
 // connect registers a client; its holds are dropped together by
 // disconnect.
 func (s *Store) connect() (uint64, error) {
@@ -580,17 +569,6 @@ func (s *Store) put(ctx context.Context, cid uint64, id ObjectID, data []byte, p
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	o, err := s.createLocked(ctx, cid, id, uint64(len(data)), pin, wait)
-	if err != nil {
-		return err
-	}
-	return s.fillLocked(cid, o, data)
-}
-
-// fill copies data into an object the client is writing and seals it.
-func (s *Store) fill(cid uint64, id ObjectID, data []byte) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	o, err := s.writingLocked(cid, id)
 	if err != nil {
 		return err
 	}
