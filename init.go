@@ -1,0 +1,302 @@
+package goray
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/goray-dev/goray/actor"
+	"github.com/goray-dev/goray/bus"
+	"github.com/goray-dev/goray/gcs"
+	"github.com/goray-dev/goray/plasma"
+	"github.com/goray-dev/goray/raylet"
+)
+
+// Environment variables Init reads.
+const (
+	EnvAddress   = "GORAY_ADDRESS"    // the head's host:port to join
+	EnvRole      = "GORAY_ROLE"       // "worker": serve and never return
+	EnvToken     = "GORAY_TOKEN"      // the cluster token
+	EnvTokenFile = "GORAY_TOKEN_FILE" // a file holding it
+)
+
+// ErrConfig is wrapped by Init's configuration errors.
+var ErrConfig = errors.New("goray: invalid configuration")
+
+// Runtime is a process's place in a goray cluster: its bus node, and as
+// its role asks, the GCS (on the head), a raylet, an object store and a
+// job. Its methods are safe for concurrent use.
+type Runtime struct {
+	cfg    initConfig
+	sys    *actor.System
+	node   *bus.Node
+	gcs    *gcs.Server
+	raylet *raylet.Raylet
+	store  *plasma.Store
+	gcsPID *actor.PID
+	job    gcs.JobInfo
+	log    *slog.Logger
+}
+
+// Init starts goray in this process. With no address (option or
+// GORAY_ADDRESS) it starts a whole single-node cluster inside the
+// process, like ray.init(): NATS with no network listener, the GCS, a
+// raylet and an object store. With an address it joins that cluster as a
+// node of its own. The role (option or GORAY_ROLE) decides the rest: a
+// driver registers a job, a worker serves until it is signalled and
+// never returns.
+func Init(ctx context.Context, opts ...InitOption) (*Runtime, error) {
+	cfg, err := loadConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	rt := &Runtime{cfg: cfg, log: cfg.logger, gcsPID: gcs.PID(gcs.DefaultHead)}
+	if err := rt.start(ctx); err != nil {
+		rt.Shutdown(context.Background())
+		return nil, err
+	}
+	if cfg.role == RoleWorker {
+		rt.serveForever()
+	}
+	return rt, nil
+}
+
+func loadConfig(opts []InitOption) (initConfig, error) {
+	cfg := initConfig{role: RoleDriver, nodeIP: "127.0.0.1", logger: slog.Default(), cluster: bus.DefaultCluster}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if r := os.Getenv(EnvRole); r != "" {
+		cfg.role = Role(r)
+	}
+	if cfg.address == "" && !cfg.head {
+		cfg.address = os.Getenv(EnvAddress)
+	}
+	switch cfg.role {
+	case RoleDriver, RoleWorker, RoleNode:
+	case RoleClient:
+		if cfg.clientURL == "" {
+			return cfg, fmt.Errorf("%w: a client needs WithClientURL", ErrConfig)
+		}
+	default:
+		return cfg, fmt.Errorf("%w: role %q; want driver, worker, node or client", ErrConfig, cfg.role)
+	}
+	if cfg.head && cfg.address != "" {
+		return cfg, fmt.Errorf("%w: a head does not join another cluster (drop the address)", ErrConfig)
+	}
+	if cfg.role == RoleWorker && cfg.address == "" {
+		return cfg, fmt.Errorf("%w: GORAY_ROLE=worker needs the head's address (GORAY_ADDRESS)", ErrConfig)
+	}
+	if net.ParseIP(cfg.nodeIP) == nil {
+		return cfg, fmt.Errorf("%w: node IP %q is not an IP address", ErrConfig, cfg.nodeIP)
+	}
+	if cfg.address != "" || cfg.role == RoleClient {
+		if err := cfg.findToken(); err != nil {
+			return cfg, err
+		}
+	}
+	return cfg, nil
+}
+
+// findToken fills the token of a process that joins a cluster.
+func (c *initConfig) findToken() error {
+	if c.token != "" || c.tokenFile != "" {
+		return nil
+	}
+	if t := os.Getenv(EnvToken); t != "" {
+		c.token = t
+		return nil
+	}
+	if f := os.Getenv(EnvTokenFile); f != "" {
+		c.tokenFile = f
+		return nil
+	}
+	f := filepath.Join(SessionRoot(), "session_latest", "token")
+	if _, err := os.Stat(f); err != nil {
+		return fmt.Errorf("%w: no cluster token: give WithToken/WithTokenFile, set %s or %s, or join from the host of a session (%s)",
+			ErrConfig, EnvToken, EnvTokenFile, f)
+	}
+	c.tokenFile = f
+	return nil
+}
+
+// SessionRoot is where `goray start` keeps its session directories:
+// $TMPDIR/goray.
+func SessionRoot() string { return filepath.Join(os.TempDir(), "goray") }
+
+func (rt *Runtime) start(ctx context.Context) error {
+	cfg := &rt.cfg
+	rt.sys = actor.NewSystem(actor.WithNode(rt.nodeName()), actor.WithLogger(rt.log))
+	var err error
+	if rt.node, err = bus.Start(ctx, rt.sys, rt.busConfig()); err != nil {
+		return fmt.Errorf("goray: start the bus: %w", err)
+	}
+	local := cfg.address == "" && cfg.role != RoleClient
+	if local {
+		if rt.gcs, err = gcs.Start(ctx, rt.node, gcs.Config{
+			StorageDir: cfg.storage, HealthPeriod: cfg.period, HealthThreshold: cfg.threshold, Logger: rt.log,
+		}); err != nil {
+			return err
+		}
+	} else if err := rt.node.WaitForNode(ctx, gcs.DefaultHead); err != nil {
+		return fmt.Errorf("goray: cannot reach the head at %s (is it running, and is the token right?): %w",
+			nonEmpty(cfg.address, cfg.clientURL), err)
+	}
+	if cfg.role == RoleClient {
+		return nil
+	}
+	if !cfg.noStore {
+		if err := rt.openStore(); err != nil {
+			return err
+		}
+	}
+	if rt.raylet, err = raylet.Start(ctx, rt.node, raylet.Config{
+		Resources: cfg.resources, Labels: cfg.labels, Address: rt.node.ClusterURL(),
+		IsHead: local, Logger: rt.log,
+	}); err != nil {
+		return err
+	}
+	if cfg.role == RoleDriver {
+		return rt.registerJob(ctx)
+	}
+	return nil
+}
+
+func (rt *Runtime) nodeName() string {
+	switch {
+	case rt.cfg.nodeName != "":
+		return rt.cfg.nodeName
+	case rt.cfg.address == "" && rt.cfg.role != RoleClient:
+		return gcs.DefaultHead
+	}
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	prefix := "node-"
+	if rt.cfg.role == RoleClient {
+		prefix = "client-"
+	}
+	return prefix + hex.EncodeToString(b[:])
+}
+
+func (rt *Runtime) busConfig() bus.Config {
+	cfg := &rt.cfg
+	bc := bus.Config{Cluster: cfg.cluster, Node: rt.sys.Node(), Token: cfg.token, TokenFile: cfg.tokenFile, Logger: rt.log}
+	switch {
+	case cfg.role == RoleClient:
+		bc.URL = cfg.clientURL
+	case cfg.head:
+		bc.Listen = "127.0.0.1:0"
+		bc.ClusterListen = net.JoinHostPort(cfg.nodeIP, strconv.Itoa(cfg.port))
+	case cfg.address != "":
+		bc.Listen = "127.0.0.1:0"
+		bc.ClusterListen = net.JoinHostPort(cfg.nodeIP, "0")
+		bc.Routes = []string{"nats-route://" + cfg.address}
+	}
+	return bc
+}
+
+func (rt *Runtime) openStore() error {
+	size := rt.cfg.storeMem
+	if size == 0 {
+		size = defaultStoreMemory(rt.log)
+	}
+	store, err := plasma.Open(plasma.Config{Name: rt.sys.Node(), Capacity: size, Logger: rt.log})
+	if err != nil {
+		return fmt.Errorf("goray: object store: %w", err)
+	}
+	rt.store = store
+	if _, err := store.Serve(rt.sys); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (rt *Runtime) registerJob(ctx context.Context) error {
+	exe, _ := os.Executable()
+	res, err := rt.request(ctx, &gcs.RegisterJob{DriverNode: rt.raylet.NodeID(), Namespace: rt.cfg.namespace, Entrypoint: filepath.Base(exe)})
+	if err != nil {
+		return fmt.Errorf("goray: register the job: %w", err)
+	}
+	r := res.(*gcs.JobReply)
+	if r.Err != "" {
+		return fmt.Errorf("goray: register the job: %s", r.Err)
+	}
+	rt.job = r.Job
+	return nil
+}
+
+// request asks the GCS, with a 10 s bound when ctx has no deadline.
+func (rt *Runtime) request(ctx context.Context, msg any) (any, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+	}
+	return rt.sys.Request(ctx, rt.gcsPID, msg)
+}
+
+// serveForever is a worker's life: serve until SIGINT or SIGTERM, then
+// shut down and exit.
+func (rt *Runtime) serveForever() {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	s := <-sig
+	rt.log.Info("goray: worker stopping", "signal", s.String())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := rt.Shutdown(ctx); err != nil {
+		rt.log.Error("goray: shutdown", "err", err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+// Shutdown ends the job (its non-detached actors die), leaves the
+// cluster and stops everything Init started, in reverse order.
+func (rt *Runtime) Shutdown(ctx context.Context) error {
+	var errs []error
+	if rt.job.ID != "" {
+		if _, err := rt.request(ctx, &gcs.FinishJob{JobID: rt.job.ID}); err != nil {
+			errs = append(errs, fmt.Errorf("finish job %s: %w", rt.job.ID, err))
+		}
+		rt.job.ID = ""
+	}
+	if rt.raylet != nil {
+		errs = append(errs, rt.raylet.Close(ctx))
+		rt.raylet = nil
+	}
+	if rt.gcs != nil {
+		errs = append(errs, rt.gcs.Close(ctx))
+		rt.gcs = nil
+	}
+	if rt.store != nil {
+		errs = append(errs, rt.store.Close())
+		rt.store = nil
+	}
+	if rt.node != nil {
+		errs = append(errs, rt.node.Close(ctx))
+		rt.node = nil
+	}
+	if rt.sys != nil {
+		errs = append(errs, rt.sys.Shutdown(ctx))
+		rt.sys = nil
+	}
+	return errors.Join(errs...)
+}
+
+func nonEmpty(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}

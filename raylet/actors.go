@@ -1,0 +1,79 @@
+package raylet
+
+import (
+	"maps"
+
+	"github.com/goray-dev/goray/actor"
+	"github.com/goray-dev/goray/gcs"
+)
+
+// spawn starts an actor the GCS placed here, under a keeper that applies
+// its restart policy.
+func (r *raylet) spawn(c *actor.Context, info gcs.ActorInfo) {
+	id := r.currentID()
+	if id == "" || info.NodeID != id {
+		c.Send(r.gcs, &gcs.ActorDied{ID: info.ID, NodeID: info.NodeID, Spawn: true, Cause: "placed on a node identity that is no longer this node's"})
+		return
+	}
+	if r.hosted[info.ID] != nil {
+		return // a duplicate placement: the first one stands
+	}
+	p := producerOf(info.Spec.Kind)
+	if p == nil {
+		c.Send(r.gcs, &gcs.ActorDied{ID: info.ID, NodeID: id, Spawn: true, Cause: "actor kind " + info.Spec.Kind + " is not registered on node " + id})
+		return
+	}
+	k := &keeper{id: info.ID, producer: p, left: info.RestartsLeft(), raylet: c.Self(), sys: c.System()}
+	pid, err := c.SpawnNamed(k.props(), "a-"+info.ID)
+	if err != nil {
+		c.Send(r.gcs, &gcs.ActorDied{ID: info.ID, NodeID: id, Spawn: true, Cause: "could not start: " + err.Error()})
+		return
+	}
+	r.hosted[info.ID] = &hosted{info: info, keeper: pid}
+	r.reportLater(c)
+}
+
+func (r *raylet) stopActor(c *actor.Context, m *gcs.StopActor) {
+	h := r.hosted[m.ID]
+	if h == nil {
+		return
+	}
+	if !m.NoRestart {
+		c.Send(h.keeper, crash{cause: m.Cause})
+		return
+	}
+	delete(r.hosted, m.ID)
+	c.Send(h.keeper, stopHosted{cause: m.Cause})
+	r.reportLater(c)
+}
+
+// reportLater sends one resource report for any number of changes made
+// while handling the messages queued now.
+func (r *raylet) reportLater(c *actor.Context) {
+	if !r.reportDue {
+		r.reportDue = true
+		c.Send(c.Self(), sendReport{})
+	}
+}
+
+func (r *raylet) report(c *actor.Context) {
+	r.reportDue = false
+	id := r.currentID()
+	if id == "" {
+		return
+	}
+	avail := r.available()
+	r.reportSeq++
+	c.Send(r.gcs, &gcs.ResourceReport{NodeID: id, Available: avail, Seq: r.reportSeq})
+}
+
+// available is the node's total less what its hosted actors hold.
+func (r *raylet) available() gcs.Resources {
+	avail := maps.Clone(r.registration.Total)
+	for _, h := range r.hosted {
+		for k, v := range h.info.Spec.Resources {
+			avail[k] -= v
+		}
+	}
+	return avail
+}

@@ -1,0 +1,95 @@
+package raylet
+
+import (
+	"fmt"
+
+	"github.com/goray-dev/goray/actor"
+	"github.com/goray-dev/goray/supervisor"
+)
+
+// keeper supervises one hosted actor with that actor's restart policy:
+// it restarts the actor in place while restarts remain, tells the raylet
+// of each restart and of the actor's end, and stops with it.
+type keeper struct {
+	id       string
+	producer actor.Producer
+	left     int // restarts that remain; -1 for ever
+	raylet   *actor.PID
+	sys      *actor.System
+
+	child    *actor.PID
+	stopping bool   // stopped on purpose: nothing to report
+	failure  string // the crash that ended it
+}
+
+// Messages between a raylet and its keepers.
+type (
+	hostedStarted struct {
+		id  string
+		pid *actor.PID
+	}
+	hostedRestarted struct{ id, cause string }
+	hostedEnded     struct{ id, cause string }
+	stopHosted      struct{ cause string }
+)
+
+func (k *keeper) props() *actor.Props {
+	inner := supervisor.OneForOne(supervisor.MaxRetries(k.left), supervisor.Within(0))
+	return actor.PropsFromProducer(func() actor.Actor { return k },
+		actor.WithSupervisor(keeperStrategy{k: k, inner: inner}))
+}
+
+func (k *keeper) Receive(c *actor.Context) {
+	switch m := c.Message().(type) {
+	case actor.Started:
+		child, err := c.SpawnNamed(actor.PropsFromProducer(k.producer, actor.WithMiddleware(guard(k.id))), "actor")
+		if err != nil {
+			c.Send(k.raylet, hostedEnded{id: k.id, cause: fmt.Sprintf("could not start: %v", err)})
+			c.Stop(c.Self())
+			return
+		}
+		k.child = child
+		c.Watch(child)
+		c.Send(k.raylet, hostedStarted{id: k.id, pid: child})
+	case crash:
+		c.Send(k.child, m)
+	case stopHosted:
+		k.stopping = true
+		c.Stop(c.Self()) // children stop first
+	case actor.Terminated:
+		if m.PID.Equal(k.child) && !k.stopping {
+			cause := k.failure
+			if cause == "" {
+				cause = "the actor stopped itself"
+			}
+			c.Send(k.raylet, hostedEnded{id: k.id, cause: cause})
+			k.stopping = true
+			c.Stop(c.Self())
+		}
+	}
+}
+
+// keeperStrategy applies the actor's restart limit and reports what it
+// decided; past the limit the actor stops (it never escalates to the
+// raylet).
+type keeperStrategy struct {
+	k     *keeper
+	inner supervisor.Strategy
+}
+
+func (s keeperStrategy) Decide(reason any, stats *supervisor.Stats) supervisor.Decision {
+	d := s.inner.Decide(reason, stats)
+	cause := fmt.Sprintf("crashed: %v", reason)
+	if kl, ok := reason.(killed); ok {
+		cause = kl.cause
+	}
+	if d.Directive == supervisor.Restart {
+		s.k.sys.Send(s.k.raylet, hostedRestarted{id: s.k.id, cause: cause})
+		return d
+	}
+	if s.k.left >= 0 {
+		cause = fmt.Sprintf("%s; no restarts left (max_restarts reached)", cause)
+	}
+	s.k.failure = cause
+	return supervisor.Decision{Directive: supervisor.Stop}
+}
