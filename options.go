@@ -101,7 +101,9 @@ func WithLabels(l map[string]string) InitOption { return func(c *initConfig) { c
 
 // WithObjectStoreMemory sizes the node's shared-memory object store, in
 // bytes. Default 30% of RAM, capped at half of what /dev/shm has free.
-func WithObjectStoreMemory(bytes uint64) InitOption { return func(c *initConfig) { c.storeMem = bytes } }
+func WithObjectStoreMemory(bytes uint64) InitOption {
+	return func(c *initConfig) { c.storeMem = bytes }
+}
 
 // WithoutObjectStore starts no object store on this node.
 func WithoutObjectStore() InitOption { return func(c *initConfig) { c.noStore = true } }
