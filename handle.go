@@ -85,12 +85,20 @@ func (h *ActorHandle) Ask(ctx context.Context, msg any) (any, error) {
 		// went down or that was gone lives elsewhere, if anywhere.
 		_, crashed := res.(*raylet.CallFailed)
 		h.markStale(pid, !crashed)
-		if delivered {
-			if h.retries >= 0 && retried >= h.retries {
-				return nil, &ActorDiedError{ActorID: h.id, Name: h.name, Cause: cause}
-			}
-			retried++
+		if !delivered {
+			continue
 		}
+		if h.retries >= 0 && retried >= h.retries {
+			if !crashed {
+				// Its node went down: the GCS knows (or will soon)
+				// whether the actor is dead for good, and why.
+				if _, err := h.resolve(ctx); errors.As(err, new(*ActorDiedError)) {
+					return nil, err
+				}
+			}
+			return nil, &ActorDiedError{ActorID: h.id, Name: h.name, Cause: cause}
+		}
+		retried++
 	}
 }
 

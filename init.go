@@ -162,7 +162,7 @@ func (rt *Runtime) start(ctx context.Context) error {
 	}
 	if rt.raylet, err = raylet.Start(ctx, rt.node, raylet.Config{
 		Resources: cfg.resources, Labels: cfg.labels, Address: rt.node.ClusterURL(),
-		IsHead: local, Logger: rt.log,
+		IsHead: local, Role: rt.roleName(), Logger: rt.log,
 	}); err != nil {
 		return err
 	}
@@ -170,6 +170,14 @@ func (rt *Runtime) start(ctx context.Context) error {
 		return rt.registerJob(ctx)
 	}
 	return nil
+}
+
+// roleName is the node's role as the GCS lists it.
+func (rt *Runtime) roleName() string {
+	if rt.cfg.head {
+		return "head"
+	}
+	return string(rt.cfg.role)
 }
 
 func (rt *Runtime) nodeName() string {

@@ -42,9 +42,9 @@ func runList(ctx context.Context, args []string, out io.Writer) error {
 			return err
 		}
 		rows, table = nodes, func(w *tabwriter.Writer) {
-			fmt.Fprintln(w, "NODE ID\tNAME\tSTATE\tADDRESS\tHEAD\tRESOURCES (used/total)\tSTARTED\tDEATH CAUSE")
+			fmt.Fprintln(w, "NODE ID\tNAME\tSTATE\tROLE\tADDRESS\tRESOURCES (used/total)\tSTARTED\tDEATH CAUSE")
 			for _, n := range nodes {
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%v\t%s\t%s\t%s\n", n.ID, n.BusNode, n.State, hostPort(n.Address), n.Head,
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.ID, n.BusNode, n.State, n.Role, hostPort(n.Address),
 					resourceUsage(n.Total, n.Available), stamp(n.StartTime()), n.DeathCause)
 			}
 		}

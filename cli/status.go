@@ -68,23 +68,21 @@ func runStatus(ctx context.Context, args []string, out io.Writer) error {
 func printStatus(out io.Writer, st *gcs.StatusReply, now time.Time) {
 	line := strings.Repeat("-", 64)
 	fmt.Fprintf(out, "======== Cluster status: %s ========\n", now.Format("2006-01-02 15:04:05"))
-	var alive, dead []gcs.NodeInfo
+	var alive, drivers, dead []gcs.NodeInfo
 	for _, n := range st.Nodes {
-		if n.State == gcs.NodeAlive {
-			alive = append(alive, n)
-		} else {
+		switch {
+		case n.State != gcs.NodeAlive:
 			dead = append(dead, n)
+		case n.Role == "driver":
+			drivers = append(drivers, n)
+		default:
+			alive = append(alive, n)
 		}
 	}
 	fmt.Fprintf(out, "Node status\n%s\nAlive: %s\n", line, plural(len(alive), "node"))
-	for _, n := range alive {
-		role := ""
-		if n.Head {
-			role = " (head)"
-		}
-		fmt.Fprintf(out, "  %s  %-14s %s%s\n", n.ID, n.BusNode, hostPort(n.Address), role)
-		fmt.Fprintf(out, "      %s\n", resourceUsage(n.Total, n.Available))
-	}
+	printNodes(out, alive)
+	fmt.Fprintf(out, "Drivers (programs running a job): %d\n", len(drivers))
+	printNodes(out, drivers)
 	fmt.Fprintf(out, "Dead: %s\n", plural(len(dead), "node"))
 	for _, n := range dead {
 		fmt.Fprintf(out, "  %s  %-14s %s\n", n.ID, n.BusNode, n.DeathCause)
@@ -115,6 +113,13 @@ func printStatus(out io.Writer, st *gcs.StatusReply, now time.Time) {
 		st.Jobs[gcs.JobRunning.String()], st.Jobs[gcs.JobSucceeded.String()], st.Jobs[gcs.JobFailed.String()])
 	if st.JournalErrors > 0 {
 		fmt.Fprintf(out, "\nWARNING: %d table changes could not be stored; see the head's log.\n", st.JournalErrors)
+	}
+}
+
+func printNodes(out io.Writer, nodes []gcs.NodeInfo) {
+	for _, n := range nodes {
+		fmt.Fprintf(out, "  %s  %-14s %-6s %s\n", n.ID, n.BusNode, n.Role, hostPort(n.Address))
+		fmt.Fprintf(out, "      %s\n", resourceUsage(n.Total, n.Available))
 	}
 }
 

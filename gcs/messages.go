@@ -30,6 +30,7 @@ type (
 		Total   Resources         `cbor:"4,keyasint"`
 		Kinds   []string          `cbor:"5,keyasint,omitempty"`
 		Head    bool              `cbor:"6,keyasint,omitempty"`
+		Role    string            `cbor:"7,keyasint,omitempty"`
 	}
 	RegisterNodeReply struct {
 		NodeID string `cbor:"1,keyasint"`

@@ -29,7 +29,7 @@ func (g *gcs) registerNode(sender *actor.PID, m *RegisterNode) {
 	n := &NodeInfo{
 		ID: newID(), BusNode: m.BusNode, Address: m.Address, Labels: m.Labels,
 		Total: m.Total.Clone(), Available: m.Total.Clone(), State: NodeAlive,
-		LastSeen: now, Started: now, Kinds: slices.Sorted(slices.Values(m.Kinds)), Head: m.Head,
+		LastSeen: now, Started: now, Kinds: slices.Sorted(slices.Values(m.Kinds)), Head: m.Head, Role: m.Role,
 	}
 	g.nodes[n.ID] = n
 	g.nodeOrder = append(g.nodeOrder, n.ID)

@@ -1,6 +1,7 @@
 package gcs
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/goray-dev/goray/actor"
@@ -19,6 +20,17 @@ const (
 
 // MarshalText writes the state by name (for JSON).
 func (s NodeState) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText reads a state written by MarshalText.
+func (s *NodeState) UnmarshalText(b []byte) error {
+	for _, v := range []NodeState{NodeAlive, NodeDead} {
+		if v.String() == string(b) {
+			*s = v
+			return nil
+		}
+	}
+	return fmt.Errorf("gcs: unknown NodeState %q", b)
+}
 
 func (s NodeState) String() string {
 	switch s {
@@ -45,6 +57,17 @@ const (
 
 // MarshalText writes the state by name (for JSON).
 func (s ActorState) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText reads a state written by MarshalText.
+func (s *ActorState) UnmarshalText(b []byte) error {
+	for _, v := range []ActorState{ActorPendingCreation, ActorAlive, ActorRestarting, ActorDead} {
+		if v.String() == string(b) {
+			*s = v
+			return nil
+		}
+	}
+	return fmt.Errorf("gcs: unknown ActorState %q", b)
+}
 
 func (s ActorState) String() string {
 	switch s {
@@ -73,6 +96,17 @@ const (
 
 // MarshalText writes the state by name (for JSON).
 func (s JobState) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText reads a state written by MarshalText.
+func (s *JobState) UnmarshalText(b []byte) error {
+	for _, v := range []JobState{JobRunning, JobSucceeded, JobFailed} {
+		if v.String() == string(b) {
+			*s = v
+			return nil
+		}
+	}
+	return fmt.Errorf("gcs: unknown JobState %q", b)
+}
 
 func (s JobState) String() string {
 	switch s {
@@ -104,6 +138,10 @@ type NodeInfo struct {
 	Kinds      []string  `cbor:"11,keyasint,omitempty" json:"actor_kinds,omitempty"`
 	Head       bool      `cbor:"12,keyasint,omitempty" json:"is_head"`
 	Ended      int64     `cbor:"13,keyasint,omitempty" json:"end_unix_ns,omitempty"`
+	// Role is what the node's process is: "head", "node" (started to
+	// serve), "worker" (a user's binary serving), or "driver" (a user's
+	// program running a job, which also hosts actors if it has room).
+	Role string `cbor:"14,keyasint,omitempty" json:"role,omitempty"`
 }
 
 // ActorSpec is what a caller asks for when it creates an actor.

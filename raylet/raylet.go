@@ -27,8 +27,11 @@ type Config struct {
 	Labels map[string]string
 	// Address is where the node can be reached, for people.
 	Address string
-	// Head marks the head node's own raylet.
+	// IsHead marks the head node's own raylet.
 	IsHead bool
+	// Role is what the node's process is, for people: "head", "node",
+	// "worker" or "driver".
+	Role string
 	// Logger receives the raylet's logs. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -61,7 +64,7 @@ func Start(ctx context.Context, node *bus.Node, cfg Config) (*Raylet, error) {
 		sys: node.System(), gcs: gcs.PID(cfg.Head), log: cfg.Logger, ctx: rctx,
 		registration: gcs.RegisterNode{
 			BusNode: node.Name(), Address: cfg.Address, Labels: cfg.Labels,
-			Total: total, Kinds: Kinds(), Head: cfg.IsHead,
+			Total: total, Kinds: Kinds(), Head: cfg.IsHead, Role: cfg.Role,
 		},
 		hosted: make(map[string]*hosted), registered: make(chan struct{}),
 	}
