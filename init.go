@@ -105,6 +105,19 @@ func loadConfig(opts []InitOption) (initConfig, error) {
 			return cfg, err
 		}
 	}
+	if cfg.head && cfg.token == "" && cfg.tokenFile == "" {
+		if cfg.storage != "" {
+			// Kept with the tables: a head started again lets its nodes back in.
+			cfg.tokenFile = filepath.Join(cfg.storage, "token")
+			if err := os.MkdirAll(cfg.storage, 0o700); err != nil {
+				return cfg, fmt.Errorf("goray: storage dir: %w", err)
+			}
+		} else {
+			var b [24]byte
+			_, _ = rand.Read(b[:])
+			cfg.token = hex.EncodeToString(b[:])
+		}
+	}
 	return cfg, nil
 }
 

@@ -66,7 +66,9 @@ func WithRole(r Role) InitOption { return func(c *initConfig) { c.role = r } }
 
 // AsHead makes the process a head that other nodes can join: the GCS
 // with its tables stored in storageDir (empty: in memory), and a cluster
-// listener on port (0: a free one) of the node IP.
+// listener on port (0: a free one) of the node IP. Without a token
+// option, the token is read from storageDir/token, created (0600) when
+// missing, or made up for the process's life when there is no storageDir.
 func AsHead(port int, storageDir string) InitOption {
 	return func(c *initConfig) { c.head, c.port, c.storage = true, port, storageDir }
 }

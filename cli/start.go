@@ -250,17 +250,12 @@ func (f *startFlags) initOptions(s *session) ([]goray.InitOption, error) {
 		if storage == "" {
 			storage = filepath.Join(s.dir, "gcs")
 		}
-		// The token lives with the tables, so that a head started again on
-		// them lets its nodes back in.
-		tokenFile := f.tokenFile
-		if tokenFile == "" {
-			if err := os.MkdirAll(storage, 0o700); err != nil {
-				return nil, err
-			}
-			tokenFile = filepath.Join(storage, "token")
+		// Without --token-file the token lives with the tables (Init's
+		// default), so that a head started again on them lets its nodes in.
+		if f.tokenFile != "" {
+			opts = append(opts, goray.WithTokenFile(f.tokenFile))
 		}
-		return append(opts, goray.AsHead(f.port, storage), goray.WithTokenFile(tokenFile),
-			goray.WithHealthChecks(f.period, f.failures)), nil
+		return append(opts, goray.AsHead(f.port, storage), goray.WithHealthChecks(f.period, f.failures)), nil
 	}
 	tokenFile := f.tokenFile
 	if tokenFile == "" {
