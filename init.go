@@ -229,7 +229,7 @@ func (rt *Runtime) busConfig() bus.Config {
 func (rt *Runtime) openStore() error {
 	size := rt.cfg.storeMem
 	if size == 0 {
-		size = defaultStoreMemory(rt.log)
+		size = defaultStoreMemory(rt.cfg.address == "" && !rt.cfg.head, rt.log)
 	}
 	store, err := plasma.Open(plasma.Config{Name: rt.sys.Node(), Capacity: size, Logger: rt.log})
 	if err != nil {

@@ -102,7 +102,9 @@ func WithResources(r map[string]float64) InitOption {
 func WithLabels(l map[string]string) InitOption { return func(c *initConfig) { c.labels = l } }
 
 // WithObjectStoreMemory sizes the node's shared-memory object store, in
-// bytes. Default 30% of RAM, capped at half of what /dev/shm has free.
+// bytes. Default 30% of RAM (at most 1 GiB for a cluster inside one
+// process, so that Init starts at once), capped at half of what /dev/shm
+// has free.
 func WithObjectStoreMemory(bytes uint64) InitOption {
 	return func(c *initConfig) { c.storeMem = bytes }
 }

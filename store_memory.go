@@ -8,11 +8,21 @@ import (
 	"github.com/goray-dev/goray/raylet"
 )
 
-// defaultStoreMemory is 30% of RAM, capped at half of what /dev/shm has
-// free, so that the default never fails on a host (or container) with a
-// small /dev/shm; the cap is logged.
-func defaultStoreMemory(log *slog.Logger) uint64 {
+// embeddedStoreCap bounds the default object store of a cluster inside
+// one process: reserving the arena up front costs about 0.5 s per GiB on
+// the machines we measured, and a program that calls Init expects to
+// start at once.
+const embeddedStoreCap = 1 << 30
+
+// defaultStoreMemory is 30% of RAM (at most 1 GiB for an embedded
+// cluster), capped at half of what /dev/shm has free, so that the default
+// never fails on a host (or container) with a small /dev/shm; that cap is
+// logged.
+func defaultStoreMemory(embedded bool, log *slog.Logger) uint64 {
 	size := raylet.PhysicalMemory() / 10 * 3
+	if embedded {
+		size = min(size, embeddedStoreCap)
+	}
 	var st unix.Statfs_t
 	if unix.Statfs("/dev/shm", &st) == nil {
 		free := st.Bavail * uint64(st.Bsize)

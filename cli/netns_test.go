@@ -134,17 +134,27 @@ func copyFile(t *testing.T, from, to string) {
 	require.NoError(t, os.WriteFile(to, data, 0o600))
 }
 
-// hostNode is a node the CLI started on a host.
+// hostNode is a node the CLI started on a host, and its object store
+// files, read from its log while the host's session is still there.
 type hostNode struct {
-	c *cluster
-	n node
+	n      node
+	arenas []string
 }
 
 // arenaRE finds a node's object store file in its log.
 var arenaRE = regexp.MustCompile(`arena=(/dev/shm/\S+\.shm)`)
 
+func newHostNode(c *cluster, n node) hostNode {
+	data, _ := os.ReadFile(filepath.Join(c.session(), "logs", n.Name+".log"))
+	hn := hostNode{n: n}
+	for _, m := range arenaRE.FindAllStringSubmatch(string(data), -1) {
+		hn.arenas = append(hn.arenas, m[1])
+	}
+	return hn
+}
+
 // killLeftovers kills the node processes that goray stop left running,
-// and removes the object store files of the killed nodes.
+// and removes the object store files that the killed nodes left.
 func killLeftovers(t *testing.T, nodes ...hostNode) {
 	for _, hn := range nodes {
 		n := hn.n
@@ -155,9 +165,8 @@ func killLeftovers(t *testing.T, nodes ...hostNode) {
 				time.Sleep(10 * time.Millisecond)
 			}
 		}
-		data, _ := os.ReadFile(filepath.Join(hn.c.session(), "logs", n.Name+".log"))
-		for _, m := range arenaRE.FindAllStringSubmatch(string(data), -1) {
-			_ = os.Remove(m[1])
+		for _, f := range hn.arenas {
+			_ = os.Remove(f)
 		}
 	}
 }
@@ -240,7 +249,7 @@ func TestMultiHost(t *testing.T) {
 	headC := newHostCluster(t, hosts[0])
 	head := headC.startHead("--node-ip-address", hosts[0].ip, "--num-cpus", "0",
 		"--health-check-period", period.String(), "--health-check-failures", strconv.Itoa(failures))
-	started = append(started, hostNode{headC, head})
+	started = append(started, newHostNode(headC, head))
 	headAddr := fmt.Sprintf("%s:%d", hosts[0].ip, headC.port)
 	require.Equal(t, headAddr, head.address(), "the head listens for nodes on its namespace's address")
 	headToken := filepath.Join(headC.session(), "token")
@@ -252,7 +261,7 @@ func TestMultiHost(t *testing.T) {
 		token := filepath.Join(c.tmp, "cluster-token")
 		copyFile(t, headToken, token)
 		n := c.startNode(headAddr, "--node-ip-address", h.ip, "--num-cpus", "2", "--token-file", token)
-		started = append(started, hostNode{c, n})
+		started = append(started, newHostNode(c, n))
 		require.Equal(t, h.ip, strings.Split(n.address(), ":")[0], "node %s listens on its namespace's address", n.Name)
 		workerCs, workers = append(workerCs, c), append(workers, n)
 	}
