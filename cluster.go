@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/goray-dev/goray/gcs"
 	"github.com/goray-dev/goray/plasma"
 )
@@ -129,3 +131,23 @@ func (rt *Runtime) Token() string { return rt.node.Token() }
 // ObjectStore is the node's shared-memory object store; nil for a client
 // or WithoutObjectStore.
 func (rt *Runtime) ObjectStore() *plasma.Store { return rt.store }
+
+// SubscribeEvents calls fn with every cluster event the GCS publishes on
+// topic (gcs.TopicNodes, TopicActors, TopicResources, TopicJobs), from a
+// goroutine of its own, until the returned stop is called or the Runtime
+// shuts down. Events are best effort: one published while this process is
+// not connected is lost; the tables (Nodes, Actors, Jobs) stay the truth.
+func (rt *Runtime) SubscribeEvents(topic string, fn func(*gcs.Event)) (stop func(), err error) {
+	sub, err := rt.node.Conn().Subscribe(rt.node.Subjects().Event(topic), func(m *nats.Msg) {
+		e, err := gcs.DecodeEvent(m.Data)
+		if err != nil {
+			rt.log.Warn("goray: undecodable cluster event", "topic", topic, "err", err)
+			return
+		}
+		fn(e)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("goray: subscribe to %s events: %w", topic, err)
+	}
+	return func() { _ = sub.Unsubscribe() }, nil
+}

@@ -52,8 +52,21 @@ func TestEmbeddedActorLifecycle(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 
+	events := make(chan *gcs.Event, 64)
+	stop, err := rt.SubscribeEvents(gcs.TopicActors, func(e *gcs.Event) { events <- e })
+	require.NoError(t, err)
+	defer stop()
+
 	h, err := rt.NewActor(ctx, "test.counter", goray.Name("c1"), goray.MaxRestarts(1))
 	require.NoError(t, err)
+	select {
+	case e := <-events:
+		require.NotNil(t, e.Actor)
+		assert.Equal(t, h.ID(), e.Actor.ID)
+		assert.Equal(t, gcs.ActorAlive, e.Actor.State)
+	case <-time.After(5 * time.Second):
+		t.Fatal("no actor event")
+	}
 	r, err := h.Ask(ctx, incr{By: 2})
 	require.NoError(t, err)
 	assert.Equal(t, 2, r)

@@ -226,6 +226,28 @@ func (g *gcs) die(a *ActorInfo, cause string) {
 	}
 	delete(g.creators, a.ID)
 	g.wake(a)
+	g.dead = append(g.dead, a.ID)
+	g.forgetDead()
+}
+
+// MaxDeadActors is how many dead actors the tables keep, for listings and
+// for handles that ask why their actor died; older ones are forgotten.
+const MaxDeadActors = 10000
+
+func (g *gcs) forgetDead() {
+	for len(g.dead) > MaxDeadActors {
+		id := g.dead[0]
+		g.dead = g.dead[1:]
+		if a := g.actors[id]; a != nil && a.State == ActorDead {
+			delete(g.actors, id)
+			g.journal.del(preActor + id)
+			g.forgotten++
+		}
+	}
+	if g.forgotten > len(g.actorOrder)/2 {
+		g.actorOrder = slices.DeleteFunc(g.actorOrder, func(id string) bool { return g.actors[id] == nil })
+		g.forgotten = 0
+	}
 }
 
 // stop ends an actor for good on purpose (Kill, its job's end).

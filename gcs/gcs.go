@@ -129,6 +129,8 @@ type gcs struct {
 
 	actors     map[string]*ActorInfo
 	actorOrder []string
+	dead       []string // dead actors still in the table, oldest first
+	forgotten  int      // ids in actorOrder no longer in actors
 	named      map[nameKey]string
 	pending    []string // actors waiting for a node, oldest first
 	creators   map[string][]*actor.PID
@@ -354,6 +356,8 @@ func (g *gcs) rebuildIndexes() {
 		}
 	}
 	g.actorOrder = sortedIDs(g.actors, func(a *ActorInfo) int64 { return a.Created })
+	g.dead = sortedIDs(g.actors, func(a *ActorInfo) int64 { return a.Ended })
+	g.dead = slices.DeleteFunc(g.dead, func(id string) bool { return g.actors[id].State != ActorDead })
 	for _, id := range g.actorOrder {
 		a := g.actors[id]
 		if a.State == ActorDead {

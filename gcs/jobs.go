@@ -50,7 +50,7 @@ func (g *gcs) endJob(j *JobInfo, state JobState) {
 	g.saveJob(j)
 	g.jobEvent(j)
 	for _, id := range g.actorOrder {
-		if a := g.actors[id]; a.Spec.JobID == j.ID && !a.Spec.Detached && a.State != ActorDead {
+		if a := g.actors[id]; a != nil && a.Spec.JobID == j.ID && !a.Spec.Detached && a.State != ActorDead {
 			g.stop(a, fmt.Sprintf("its job %s ended (%s) and it is not detached", j.ID, state))
 		}
 	}

@@ -29,6 +29,9 @@ func (g *gcs) listNodes(m *ListNodes) *ListReply {
 func (g *gcs) listActors(m *ListActors) *ListReply {
 	actors, next := page(g.actorOrder, m.Offset, actorPage, func(id string) (ActorInfo, bool) {
 		a := g.actors[id]
+		if a == nil {
+			return ActorInfo{}, false
+		}
 		return *a, m.State == 0 || a.State == m.State
 	})
 	return &ListReply{Actors: actors, Next: next}
