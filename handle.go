@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/goray-dev/goray/actor"
 	"github.com/goray-dev/goray/bus"
@@ -111,6 +112,8 @@ func (h *ActorHandle) classify(res any, err error) (cause string, died, delivere
 	switch {
 	case err == nil:
 		return "", false, false
+	case errors.Is(err, bus.ErrNotSent):
+		return "its node was down when the call was sent", true, false
 	case errors.Is(err, bus.ErrNodeDown):
 		return fmt.Sprintf("its node went down during the call (%v)", err), true, true
 	case errors.Is(err, actor.ErrDeadLetter):
@@ -130,9 +133,10 @@ func (h *ActorHandle) markStale(pid *actor.PID, gone bool) {
 	h.mu.Unlock()
 }
 
-// resolve returns the actor's live PID, asking the GCS (and waiting for
-// the actor to be alive elsewhere than where it was found dead) when the
-// handle has none.
+// resolve returns the actor's live PID, asking the GCS when the handle
+// has none. After a failure it waits for the actor to be alive elsewhere
+// than where it failed, or dead; if the GCS still places it there after
+// staleWait (the failure was the bus's, not the node's), it goes back.
 func (h *ActorHandle) resolve(ctx context.Context) (*actor.PID, error) {
 	h.mu.Lock()
 	pid, stale := h.pid, h.stale
@@ -140,7 +144,36 @@ func (h *ActorHandle) resolve(ctx context.Context) (*actor.PID, error) {
 	if pid != nil {
 		return pid, nil
 	}
-	res, err := h.rt.sys.Request(ctx, h.rt.gcsPID, &gcs.WaitActor{ID: h.id, Not: stale})
+	var a *gcs.ActorInfo
+	var err error
+	if stale != nil {
+		wctx, cancel := context.WithTimeout(ctx, staleWait)
+		a, err = h.wait(wctx, stale)
+		cancel()
+	}
+	if stale == nil || err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+		a, err = h.wait(ctx, nil)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if a.State == gcs.ActorDead {
+		return nil, &ActorDiedError{ActorID: h.id, Name: h.name, Cause: a.DeathCause}
+	}
+	h.mu.Lock()
+	h.pid, h.stale = a.PID, nil
+	h.mu.Unlock()
+	return a.PID, nil
+}
+
+// staleWait bounds how long a handle waits for the GCS to move an actor
+// it failed to reach before it tries the same place again.
+const staleWait = time.Second
+
+// wait asks the GCS for the actor once it is alive somewhere other than
+// not (nil: anywhere), or dead.
+func (h *ActorHandle) wait(ctx context.Context, not *actor.PID) (*gcs.ActorInfo, error) {
+	res, err := h.rt.sys.Request(ctx, h.rt.gcsPID, &gcs.WaitActor{ID: h.id, Not: not})
 	if err != nil {
 		return nil, fmt.Errorf("goray: find actor %s: %w", h.id, err)
 	}
@@ -151,11 +184,5 @@ func (h *ActorHandle) resolve(ctx context.Context) (*actor.PID, error) {
 	if err := gcs.Err(r.Code, r.Err); err != nil {
 		return nil, err
 	}
-	if r.Actor.State == gcs.ActorDead {
-		return nil, &ActorDiedError{ActorID: h.id, Name: h.name, Cause: r.Actor.DeathCause}
-	}
-	h.mu.Lock()
-	h.pid, h.stale = r.Actor.PID, nil
-	h.mu.Unlock()
-	return r.Actor.PID, nil
+	return &r.Actor, nil
 }

@@ -25,6 +25,12 @@ type heartbeat struct {
 // target node went away or never answered, and of sends to such a node.
 var ErrNodeDown = errors.New("bus: node down")
 
+// ErrNotSent is wrapped, next to the reason, by a send that failed before
+// the message left this node (its node was already known down): the
+// message certainly never reached its target, so a caller may resend it
+// elsewhere without risking a second delivery.
+var ErrNotSent = errors.New("bus: message not sent")
+
 // NodeDownError names the node that is down.
 type NodeDownError struct {
 	Node   string

@@ -34,7 +34,7 @@ func (n *Node) send(target, sender *actor.PID, msg any) error {
 	}
 	l, err := n.link(target.Node)
 	if err != nil {
-		return fmt.Errorf("send to %v: %w", target, err)
+		return fmt.Errorf("send to %v: %w: %w", target, ErrNotSent, err)
 	}
 	h := header{kind: kindUser, typ: mt.name, target: n.wireTarget(target)}
 	var req uint64
