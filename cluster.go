@@ -116,10 +116,10 @@ func (rt *Runtime) NodeID() string {
 	return rt.raylet.NodeID()
 }
 
-// ClusterURL is where this node accepts other nodes' routes (a head's
-// address for WithAddress, as nats-route://host:port); "" when it has no
-// cluster listener.
-func (rt *Runtime) ClusterURL() string { return rt.node.ClusterURL() }
+// Address is the host:port where this node accepts other nodes (a head's
+// is what WithAddress and GORAY_ADDRESS take); "" when it has no cluster
+// listener.
+func (rt *Runtime) Address() string { return rt.node.ClusterURL() }
 
 // ClientURL is where this node accepts NATS clients of the host (tools,
 // worker processes); "" when it has no listener.

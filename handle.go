@@ -139,6 +139,9 @@ func (h *ActorHandle) markStale(pid *actor.PID, gone bool) {
 // staleWait (the failure was the bus's, not the node's), it goes back.
 func (h *ActorHandle) resolve(ctx context.Context) (*actor.PID, error) {
 	h.mu.Lock()
+	if h.pid != nil && h.rt.declaredDead(h.pid.Node) {
+		h.pid, h.stale = nil, h.pid
+	}
 	pid, stale := h.pid, h.stale
 	h.mu.Unlock()
 	if pid != nil {

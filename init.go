@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -46,6 +47,13 @@ type Runtime struct {
 	gcsPID *actor.PID
 	job    gcs.JobInfo
 	log    *slog.Logger
+
+	// deadNodes are the bus nodes the GCS declared dead, from its node
+	// events: a handle whose actor ran there asks the GCS where it went
+	// before it sends, instead of sending into a node that is gone.
+	deadMu    sync.Mutex
+	deadNodes map[string]bool
+	stopWatch func()
 }
 
 // Init starts goray in this process. With no address (option or
@@ -154,6 +162,9 @@ func (rt *Runtime) start(ctx context.Context) error {
 	if rt.node, err = bus.Start(ctx, rt.sys, rt.busConfig()); err != nil {
 		return fmt.Errorf("goray: start the bus: %w", err)
 	}
+	if err := rt.watchNodes(); err != nil {
+		return err
+	}
 	local := cfg.address == "" && cfg.role != RoleClient
 	if local {
 		if rt.gcs, err = gcs.Start(ctx, rt.node, gcs.Config{
@@ -191,6 +202,33 @@ func (rt *Runtime) roleName() string {
 		return "head"
 	}
 	return string(rt.cfg.role)
+}
+
+// watchNodes follows the GCS's node events.
+func (rt *Runtime) watchNodes() error {
+	rt.deadNodes = make(map[string]bool)
+	stop, err := rt.SubscribeEvents(gcs.TopicNodes, func(e *gcs.Event) {
+		if e.Node == nil {
+			return
+		}
+		rt.deadMu.Lock()
+		defer rt.deadMu.Unlock()
+		if e.Node.State == gcs.NodeDead {
+			rt.deadNodes[e.Node.BusNode] = true
+		} else {
+			delete(rt.deadNodes, e.Node.BusNode) // registered anew
+		}
+	})
+	rt.stopWatch = stop
+	return err
+}
+
+// declaredDead reports whether the GCS declared the bus node dead (and it
+// has not registered anew since).
+func (rt *Runtime) declaredDead(busNode string) bool {
+	rt.deadMu.Lock()
+	defer rt.deadMu.Unlock()
+	return rt.deadNodes[busNode]
 }
 
 func (rt *Runtime) nodeName() string {
@@ -291,6 +329,10 @@ func (rt *Runtime) Shutdown(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("finish job %s: %w", rt.job.ID, err))
 		}
 		rt.job.ID = ""
+	}
+	if rt.stopWatch != nil {
+		rt.stopWatch()
+		rt.stopWatch = nil
 	}
 	if rt.raylet != nil {
 		errs = append(errs, rt.raylet.Close(ctx))

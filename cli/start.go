@@ -205,7 +205,7 @@ func serveNode(ctx context.Context, f *startFlags, s *session, out io.Writer) er
 	}
 	n := nodeFile{
 		Name: f.nodeName, PID: os.Getpid(), Head: f.head, NodeID: rt.NodeID(),
-		ClientURL: rt.ClientURL(), ClusterURL: rt.ClusterURL(), Log: s.logFile(f.nodeName), Started: time.Now(),
+		ClientURL: rt.ClientURL(), ClusterURL: rt.Address(), Log: s.logFile(f.nodeName), Started: time.Now(),
 	}
 	if err := s.writeNode(n); err != nil {
 		return err

@@ -29,7 +29,7 @@ func TestMain(m *testing.M) {
 	binDir = dir
 	code := func() int {
 		defer os.RemoveAll(dir)
-		for _, name := range []string{"quickstart", "pingpong", "supervision", "remote", "objectstore"} {
+		for _, name := range []string{"quickstart", "pingpong", "supervision", "remote", "objectstore", "cluster"} {
 			cmd := exec.Command("go", "build", "-o", filepath.Join(dir, name), "./"+name)
 			cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 			if err := cmd.Run(); err != nil {
@@ -117,4 +117,15 @@ $`), out)
 	m := regexp.MustCompile(`checksum ([0-9a-f]{16})`).FindAllStringSubmatch(out, -1)
 	require.Len(t, m, 2)
 	assert.Equal(t, m[0][1], m[1][1], "the worker read what the node wrote")
+}
+
+func TestCluster(t *testing.T) {
+	assert.Regexp(t, regexp.MustCompile(`^head up; starting 2 worker processes of this binary
+cluster: 3 nodes
+4 counters placed: map\[worker-1:2 worker-2:2\]
+killing (worker-\d), the host of counter-0 \(SIGKILL\)
+counter-0 answered again from worker-\d, as a fresh instance: sum 10
+all 4 counters answer from the surviving worker
+worker stopped cleanly
+$`), run(t, "cluster"))
 }

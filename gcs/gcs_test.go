@@ -466,6 +466,7 @@ func TestNamesAndNamespaces(t *testing.T) {
 	assert.Equal(t, again.ID, got.ID)
 
 	// A pending named actor holds its name too.
+	c.mustCreate(gcs.ActorSpec{Kind: "gt.echo", Resources: cpu(1)})
 	p := c.mustCreate(gcs.ActorSpec{Kind: "gt.echo", Name: "big", Namespace: "ns1", Resources: cpu(4)})
 	require.Equal(t, gcs.ActorPendingCreation, p.State)
 	_, err = c.create(gcs.ActorSpec{Kind: "gt.echo", Name: "big", Namespace: "ns1"}, false)
@@ -483,8 +484,8 @@ func TestJobsEndTheirNonDetachedActors(t *testing.T) {
 	assert.Equal(t, "team", j2.Namespace)
 	assert.Equal(t, gcs.JobRunning, j1.State)
 
-	attached := c.mustCreate(gcs.ActorSpec{Kind: "gt.echo", JobID: j1.ID, Name: "a", Namespace: j1.Namespace})
-	pending := c.mustCreate(gcs.ActorSpec{Kind: "gt.echo", JobID: j1.ID, Resources: cpu(8)})
+	attached := c.mustCreate(gcs.ActorSpec{Kind: "gt.echo", JobID: j1.ID, Name: "a", Namespace: j1.Namespace, Resources: cpu(1)})
+	pending := c.mustCreate(gcs.ActorSpec{Kind: "gt.echo", JobID: j1.ID, Resources: cpu(4)})
 	require.Equal(t, gcs.ActorPendingCreation, pending.State)
 	detached := c.mustCreate(gcs.ActorSpec{Kind: "gt.echo", JobID: j1.ID, Detached: true, Name: "d", Namespace: j1.Namespace})
 	other := c.mustCreate(gcs.ActorSpec{Kind: "gt.echo", JobID: j2.ID})
@@ -621,60 +622,70 @@ func TestWaitActor(t *testing.T) {
 	assert.Equal(t, gcs.ActorDead, res.(*gcs.ActorReply).Actor.State)
 }
 
-// A head stopped without its nodes saying goodbye (a crash) and started
-// again on its storage finds its tables: the old head's node identity is
-// replaced when its raylet registers anew, and the actors it hosted restart
-// (MaxRestarts left) or die.
+// A head stopped without its raylet saying goodbye (a crash) and started
+// again on its storage finds its tables. The old head's node identity is
+// replaced when its raylet registers anew, and the actors it hosted
+// restart on the node that survived (MaxRestarts left) or die.
 func TestJournalRecoversTablesAfterHeadCrash(t *testing.T) {
 	dir := t.TempDir()
 	c := newCluster(t, gcs.Config{StorageDir: dir})
 	epoch := c.srv.Epoch()
 	rl := c.raylet(c.head, cpu(4))
 	oldNode := rl.NodeID()
+	w := c.join("w1")
+	rw := c.raylet(w, cpu(1))
 	j := c.registerJob(oldNode, "app")
-	keep := c.mustCreate(gcs.ActorSpec{Kind: "gt.echo", Name: "keep", Namespace: "app", JobID: j.ID, Detached: true, MaxRestarts: 2, Resources: cpu(1)})
-	once := c.mustCreate(gcs.ActorSpec{Kind: "gt.echo", Name: "once", Namespace: "app", JobID: j.ID, Detached: true})
+	keep := c.mustCreate(gcs.ActorSpec{Kind: "gt.echo", Name: "keep", Namespace: "app", JobID: j.ID, Detached: true, MaxRestarts: 2, Resources: cpu(1), OwnerNode: oldNode})
+	once := c.mustCreate(gcs.ActorSpec{Kind: "gt.echo", Name: "once", Namespace: "app", JobID: j.ID, Detached: true, OwnerNode: oldNode})
+	require.Equal(t, oldNode, keep.NodeID)
+	require.Equal(t, oldNode, once.NodeID)
 	gone := c.mustCreate(gcs.ActorSpec{Kind: "gt.echo", Name: "gone", Namespace: "app"})
 	c.kill(gone.ID, true)
-	pending := c.mustCreate(gcs.ActorSpec{Kind: "gt.echo", Name: "later", Namespace: "app", Resources: cpu(4)})
-	require.Equal(t, gcs.ActorPendingCreation, pending.State)
-	require.Equal(t, true, c.kvPut("app", "k", []byte("v"), false).Added)
+	later := c.mustCreate(gcs.ActorSpec{Kind: "gt.echo", Name: "later", Namespace: "app", Resources: cpu(4)})
+	require.Equal(t, gcs.ActorPendingCreation, later.State)
+	require.True(t, c.kvPut("app", "k", []byte("v"), false).Added)
 
-	// The crash: the GCS goes, then the raylet, which cannot say goodbye.
+	// The crash: the GCS goes, then the head's raylet, which cannot say
+	// goodbye to it.
 	c.stopGCS()
 	require.NoError(t, rl.Close(bg(t, 5*time.Second)))
 
 	c.startGCS()
 	assert.Equal(t, epoch+1, c.srv.Epoch())
-	n := c.node(oldNode)
-	assert.Equal(t, gcs.NodeAlive, n.State, "nobody told the new GCS the old node is gone yet")
+	assert.Equal(t, gcs.NodeAlive, c.node(oldNode).State, "nobody told the new GCS the old node is gone yet")
+	assert.Equal(t, gcs.NodeAlive, c.node(rw.NodeID()).State)
 	jobs := c.jobs()
 	require.Len(t, jobs, 1)
 	assert.Equal(t, j.ID, jobs[0].ID)
 	assert.Equal(t, gcs.JobRunning, jobs[0].State)
-	assert.Equal(t, gcs.ActorAlive, c.actor(keep.ID).State)
+	k := c.actor(keep.ID)
+	assert.Equal(t, gcs.ActorAlive, k.State)
+	assert.True(t, keep.PID.Equal(k.PID))
 	assert.Equal(t, gcs.ActorDead, c.actor(gone.ID).State)
+	assert.Equal(t, gcs.ActorPendingCreation, c.actor(later.ID).State)
 	assert.Equal(t, []byte("v"), c.kvGet("app", "k").Value)
 	_, err := c.getNamed("app", "gone")
 	require.ErrorIs(t, err, gcs.ErrNotFound)
 	_, err = c.getNamed("app", "later")
 	require.NoError(t, err, "a pending actor's name is held across the restart")
-	assert.Equal(t, gcs.ActorPendingCreation, c.actor(pending.ID).State)
+	st := c.status()
+	assert.Equal(t, map[string]int{"ALIVE": 2, "DEAD": 1, "PENDING_CREATION": 1}, st.ActorsByState)
 
-	// The head's raylet comes back: a new identity on the same bus node.
-	rl2 := c.raylet(c.head, cpu(4))
+	// The head's raylet comes back, with no room: a new identity on the
+	// same bus node; the old one is dead and keep moves to w1.
+	rl2 := c.raylet(c.head, cpu(0))
 	assert.NotEqual(t, oldNode, rl2.NodeID())
-	n = c.node(oldNode)
+	n := c.node(oldNode)
 	assert.Equal(t, gcs.NodeDead, n.State)
 	assert.Contains(t, n.DeathCause, "registered anew")
 
-	k := c.waitActor(keep.ID, gcs.ActorAlive, 5*time.Second)
-	assert.Equal(t, rl2.NodeID(), k.NodeID)
+	k = c.waitActor(keep.ID, gcs.ActorAlive, 5*time.Second)
+	assert.Equal(t, rw.NodeID(), k.NodeID)
 	assert.Equal(t, 1, k.Restarts, "the node loss used a restart")
-	o := c.waitActor(once.ID, gcs.ActorDead, 5*time.Second)
+	o := c.actor(once.ID)
+	assert.Equal(t, gcs.ActorDead, o.State)
 	assert.Contains(t, o.DeathCause, "node died")
-	jobs = c.jobs()
-	assert.Equal(t, gcs.JobFailed, jobs[0].State, "its driver's node is gone")
+	assert.Equal(t, gcs.JobFailed, c.jobs()[0].State, "its driver's node is gone")
 	got, err := c.getNamed("app", "keep")
 	require.NoError(t, err)
 	assert.Equal(t, keep.ID, got.ID)
@@ -685,7 +696,9 @@ func TestJournalRecoversTablesAfterHeadCrash(t *testing.T) {
 	assert.Equal(t, "00000002", c.registerJob(rl2.NodeID(), "").ID)
 }
 
-// A clean stop (the raylet says goodbye first) and a restart.
+// A clean stop: the raylet says goodbye first, so its actors are already
+// restarting (MaxRestarts left, a restart used) or dead when the tables
+// are stored; a restarted GCS finds them so.
 func TestJournalRecoversAfterCleanStop(t *testing.T) {
 	dir := t.TempDir()
 	c := newCluster(t, gcs.Config{StorageDir: dir})
@@ -699,17 +712,19 @@ func TestJournalRecoversAfterCleanStop(t *testing.T) {
 	c.stopGCS()
 
 	c.startGCS()
-	assert.Equal(t, gcs.ActorRestarting, c.actor(keep.ID).State)
+	k := c.actor(keep.ID)
+	assert.Equal(t, gcs.ActorRestarting, k.State)
+	assert.Equal(t, 1, k.Restarts)
 	o := c.actor(once.ID)
 	assert.Equal(t, gcs.ActorDead, o.State)
 	assert.Equal(t, "node died (node stopped)", o.DeathCause)
 	assert.Equal(t, gcs.JobSucceeded, c.jobs()[0].State)
-	assert.Equal(t, 1, c.status().Pending[0].Count)
-
-	rl2 := c.raylet(c.head, cpu(4))
-	k := c.waitActor(keep.ID, gcs.ActorAlive, 5*time.Second)
-	assert.Equal(t, rl2.NodeID(), k.NodeID)
-	assert.Equal(t, 1, k.Restarts)
+	st := c.status()
+	require.Len(t, st.Pending, 1)
+	assert.Equal(t, 1, st.Pending[0].Count)
+	got, err := c.getNamed("app", "keep")
+	require.NoError(t, err)
+	assert.Equal(t, keep.ID, got.ID)
 }
 
 // The tables of an in-memory GCS die with it.
@@ -751,7 +766,7 @@ func TestHealthChecksDeclareSilentNodeDead(t *testing.T) {
 	c := newCluster(t, gcs.Config{HealthPeriod: period, HealthThreshold: threshold})
 	c.raylet(c.head, cpu(2))
 	w := c.join("w1")
-	rw := c.raylet(w, cpu(2))
+	rw := c.raylet(w, cpu(4))
 	wid := rw.NodeID()
 	restartable := c.mustCreate(gcs.ActorSpec{Kind: "gt.echo", MaxRestarts: 1, OwnerNode: wid, Resources: cpu(1)})
 	mortal := c.mustCreate(gcs.ActorSpec{Kind: "gt.echo", OwnerNode: wid})
@@ -908,8 +923,8 @@ func TestListActorsFilterAndOrder(t *testing.T) {
 	var ids []string
 	for i := range 5 {
 		res := cpu(0)
-		if i == 4 {
-			res = cpu(2)
+		if i == 0 || i == 4 {
+			res = cpu(1)
 		}
 		ids = append(ids, c.mustCreate(gcs.ActorSpec{Kind: "gt.echo", Resources: res}).ID)
 	}
