@@ -105,6 +105,9 @@ func loadConfig(opts []InitOption) (initConfig, error) {
 	if cfg.role == RoleWorker && cfg.address == "" {
 		return cfg, fmt.Errorf("%w: GORAY_ROLE=worker needs the head's address (GORAY_ADDRESS)", ErrConfig)
 	}
+	if err := cfg.tlsFromEnv(); err != nil {
+		return cfg, err
+	}
 	if net.ParseIP(cfg.nodeIP) == nil {
 		return cfg, fmt.Errorf("%w: node IP %q is not an IP address", ErrConfig, cfg.nodeIP)
 	}
@@ -173,7 +176,7 @@ func (rt *Runtime) start(ctx context.Context) error {
 			return err
 		}
 	} else if err := rt.node.WaitForNode(ctx, gcs.DefaultHead); err != nil {
-		return fmt.Errorf("goray: cannot reach the head at %s (is it running, and is the token right?): %w",
+		return fmt.Errorf("goray: cannot reach the head at %s (is it running, and do the token and TLS settings match its?): %w",
 			nonEmpty(cfg.address, cfg.clientURL), err)
 	}
 	if cfg.role == RoleClient {
@@ -249,7 +252,7 @@ func (rt *Runtime) nodeName() string {
 
 func (rt *Runtime) busConfig() bus.Config {
 	cfg := &rt.cfg
-	bc := bus.Config{Cluster: cfg.cluster, Node: rt.sys.Node(), Token: cfg.token, TokenFile: cfg.tokenFile, Logger: rt.log}
+	bc := bus.Config{Cluster: cfg.cluster, Node: rt.sys.Node(), Token: cfg.token, TokenFile: cfg.tokenFile, TLS: cfg.tls, Logger: rt.log}
 	switch {
 	case cfg.role == RoleClient:
 		bc.URL = cfg.clientURL

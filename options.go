@@ -1,6 +1,7 @@
 package goray
 
 import (
+	"crypto/tls"
 	"log/slog"
 	"time"
 
@@ -49,6 +50,7 @@ type initConfig struct {
 	cluster   string
 	logger    *slog.Logger
 	noStore   bool
+	tls       *tls.Config
 }
 
 // WithAddress joins the cluster whose head listens for nodes at host:port

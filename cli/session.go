@@ -33,6 +33,11 @@ type nodeFile struct {
 	ClusterURL string    `json:"cluster_url"`
 	Log        string    `json:"log"`
 	Started    time.Time `json:"started"`
+	// The node's TLS files, when it requires TLS: tools on the host use
+	// them to reach it.
+	TLSCert string `json:"tls_cert,omitempty"`
+	TLSKey  string `json:"tls_key,omitempty"`
+	TLSCA   string `json:"tls_ca,omitempty"`
 }
 
 func latestSession() string { return filepath.Join(goray.SessionRoot(), "session_latest") }
@@ -129,15 +134,15 @@ func processAlive(pid int) bool {
 	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
-// clientURL picks a running node of the session to talk to: the head if
+// pickNode picks a running node of the session to talk to: the head if
 // it runs here.
-func (s *session) clientURL() (string, error) {
+func (s *session) pickNode() (nodeFile, error) {
 	nodes, err := s.nodes()
 	if err != nil {
-		return "", err
+		return nodeFile{}, err
 	}
 	if len(nodes) == 0 {
-		return "", fmt.Errorf("no goray node runs in session %s: start one with `goray start --head`", s.dir)
+		return nodeFile{}, fmt.Errorf("no goray node runs in session %s: start one with `goray start --head`", s.dir)
 	}
 	best := nodes[0]
 	for _, n := range nodes {
@@ -145,7 +150,7 @@ func (s *session) clientURL() (string, error) {
 			best = n
 		}
 	}
-	return best.ClientURL, nil
+	return best, nil
 }
 
 func readToken(path string) (string, error) {

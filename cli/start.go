@@ -32,6 +32,7 @@ type startFlags struct {
 	period                        time.Duration
 	failures                      int
 	nodeName, sessionDir, cluster string
+	tlsCert, tlsKey, tlsCA        string
 	startTimeout                  time.Duration
 }
 
@@ -49,6 +50,9 @@ func (f *startFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.storage, "storage", "", "head: `dir`ectory the GCS stores its tables in; a head started again on it recovers them (default: <session>/gcs)")
 	fs.DurationVar(&f.period, "health-check-period", time.Second, "head: how often the GCS checks each node")
 	fs.IntVar(&f.failures, "health-check-failures", 5, "head: checks in a row a node may miss before it is dead")
+	fs.StringVar(&f.tlsCert, "tls-cert", "", "TLS: this node's certificate `file` (PEM), valid for its IP and 127.0.0.1; with --tls-key and --tls-ca, every listener requires TLS")
+	fs.StringVar(&f.tlsKey, "tls-key", "", "TLS: the certificate's key `file` (PEM)")
+	fs.StringVar(&f.tlsCA, "tls-ca", "", "TLS: the CA `file` (PEM) that signed every node's certificate")
 	fs.BoolVar(&f.block, "block", false, "run the node in the foreground until interrupted")
 	fs.StringVar(&f.cluster, "cluster", "default", "the cluster's name")
 	fs.DurationVar(&f.startTimeout, "timeout", time.Minute, "how long to wait for the node to start")
@@ -206,6 +210,7 @@ func serveNode(ctx context.Context, f *startFlags, s *session, out io.Writer) er
 	n := nodeFile{
 		Name: f.nodeName, PID: os.Getpid(), Head: f.head, NodeID: rt.NodeID(),
 		ClientURL: rt.ClientURL(), ClusterURL: rt.Address(), Log: s.logFile(f.nodeName), Started: time.Now(),
+		TLSCert: abs(f.tlsCert), TLSKey: abs(f.tlsKey), TLSCA: abs(f.tlsCA),
 	}
 	if err := s.writeNode(n); err != nil {
 		return err
@@ -238,10 +243,18 @@ func (f *startFlags) initOptions(s *session) ([]goray.InitOption, error) {
 			return nil, usageError{fmt.Errorf("--labels %q: %v (want a JSON object of strings)", f.labels, err)}
 		}
 	}
-	opts := []goray.InitOption{
+	opts := []goray.InitOption{}
+	if f.tlsCert != "" || f.tlsKey != "" || f.tlsCA != "" {
+		t, err := goray.LoadTLS(abs(f.tlsCert), abs(f.tlsKey), abs(f.tlsCA))
+		if err != nil {
+			return nil, usageError{err}
+		}
+		opts = append(opts, goray.WithTLS(t))
+	}
+	opts = append(opts,
 		goray.WithRole(goray.RoleNode), goray.WithNodeName(f.nodeName), goray.WithNodeIP(f.nodeIP),
 		goray.WithResources(res), goray.WithLabels(labels), goray.WithCluster(f.cluster),
-	}
+	)
 	if f.storeMem > 0 {
 		opts = append(opts, goray.WithObjectStoreMemory(f.storeMem))
 	}
@@ -262,6 +275,19 @@ func (f *startFlags) initOptions(s *session) ([]goray.InitOption, error) {
 		tokenFile = s.tokenFile()
 	}
 	return append(opts, goray.WithAddress(f.address), goray.WithTokenFile(tokenFile)), nil
+}
+
+// abs makes a file name absolute, since the node runs in its own session
+// and tools read its node file from anywhere; "" stays "".
+func abs(path string) string {
+	if path == "" {
+		return ""
+	}
+	a, err := filepath.Abs(path)
+	if err != nil {
+		return path
+	}
+	return a
 }
 
 func copyToken(token, path string) error {

@@ -22,7 +22,7 @@ func connect(ctx context.Context, sessionDir string) (*goray.Runtime, error) {
 	if err != nil {
 		return nil, err
 	}
-	url, err := s.clientURL()
+	n, err := s.pickNode()
 	if err != nil {
 		return nil, err
 	}
@@ -33,9 +33,17 @@ func connect(ctx context.Context, sessionDir string) (*goray.Runtime, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	quiet := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-	rt, err := goray.Init(ctx, goray.WithRole(goray.RoleClient), goray.WithClientURL(url), goray.WithToken(token), goray.WithLogger(quiet))
+	opts := []goray.InitOption{goray.WithRole(goray.RoleClient), goray.WithClientURL(n.ClientURL), goray.WithToken(token), goray.WithLogger(quiet)}
+	if n.TLSCert != "" {
+		t, err := goray.LoadTLS(n.TLSCert, n.TLSKey, n.TLSCA)
+		if err != nil {
+			return nil, fmt.Errorf("node %s requires TLS: %w", n.Name, err)
+		}
+		opts = append(opts, goray.WithTLS(t))
+	}
+	rt, err := goray.Init(ctx, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("connect to the cluster at %s: %w", url, err)
+		return nil, fmt.Errorf("connect to the cluster at %s: %w", n.ClientURL, err)
 	}
 	return rt, nil
 }
