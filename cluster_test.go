@@ -12,6 +12,7 @@ import (
 	"github.com/goray-dev/goray"
 	"github.com/goray-dev/goray/actor"
 	"github.com/goray-dev/goray/gcs"
+	"github.com/goray-dev/goray/internal/testlog"
 )
 
 type incr struct{ By int }
@@ -37,7 +38,7 @@ func initEmbedded(t testing.TB, opts ...goray.InitOption) *goray.Runtime {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	rt, err := goray.Init(ctx, append([]goray.InitOption{goray.WithObjectStoreMemory(64 << 20)}, opts...)...)
+	rt, err := goray.Init(ctx, append([]goray.InitOption{goray.WithObjectStoreMemory(64 << 20), goray.WithLogger(testlog.New(t))}, opts...)...)
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -19,6 +19,7 @@ import (
 	"github.com/goray-dev/goray"
 	"github.com/goray-dev/goray/gcs"
 	"github.com/goray-dev/goray/internal/proctest"
+	"github.com/goray-dev/goray/internal/testlog"
 )
 
 // gorayBin is the CLI binary, built once for the package's tests.
@@ -29,13 +30,13 @@ func TestMain(m *testing.M) { proctest.Main(m, "github.com/goray-dev/goray/cmd/g
 // cluster runs goray CLI commands in a session root of its own, as a user
 // would on a host.
 type cluster struct {
-	t      *testing.T
+	t      testing.TB
 	tmp    string // TMPDIR of the CLI processes: sessions live under it
 	port   int
 	prefix []string // a command prefix, such as ip netns exec NS
 }
 
-func newCluster(t *testing.T) *cluster {
+func newCluster(t testing.TB) *cluster {
 	c := &cluster{t: t, tmp: t.TempDir(), port: freePort(t)}
 	t.Cleanup(func() {
 		out, _ := c.cmd("stop", "--force").CombinedOutput()
@@ -44,7 +45,7 @@ func newCluster(t *testing.T) *cluster {
 	return c
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	defer l.Close()
@@ -81,7 +82,7 @@ func (n node) address() string {
 	return n.ClusterURL
 }
 
-func (n node) kill(t *testing.T) {
+func (n node) kill(t testing.TB) {
 	require.NoError(t, syscall.Kill(n.PID, syscall.SIGKILL))
 	for i := 0; i < 200 && syscall.Kill(n.PID, 0) == nil; i++ {
 		time.Sleep(10 * time.Millisecond)
@@ -130,6 +131,7 @@ func (c *cluster) driver(address string, opts ...goray.InitOption) *goray.Runtim
 	opts = append([]goray.InitOption{
 		goray.WithAddress(address), goray.WithTokenFile(filepath.Join(c.session(), "token")),
 		goray.WithResources(map[string]float64{"CPU": 0}), goray.WithoutObjectStore(), goray.WithNamespace("test"),
+		goray.WithLogger(testlog.New(c.t)),
 	}, opts...)
 	rt, err := goray.Init(ctx, opts...)
 	require.NoError(c.t, err)
@@ -142,7 +144,7 @@ func (c *cluster) driver(address string, opts ...goray.InitOption) *goray.Runtim
 }
 
 // nodeState returns the GCS's row of a node.
-func nodeState(t *testing.T, rt *goray.Runtime, id string) gcs.NodeInfo {
+func nodeState(t testing.TB, rt *goray.Runtime, id string) gcs.NodeInfo {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -157,7 +159,7 @@ func nodeState(t *testing.T, rt *goray.Runtime, id string) gcs.NodeInfo {
 	return gcs.NodeInfo{}
 }
 
-func actorRow(t *testing.T, rt *goray.Runtime, id string) gcs.ActorInfo {
+func actorRow(t testing.TB, rt *goray.Runtime, id string) gcs.ActorInfo {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -184,7 +184,7 @@ func (g *gcs) Receive(c *actor.Context) {
 	case *NodeHello:
 		g.hello(c, m)
 	case *UnregisterNode:
-		g.markDead(m.NodeID, nonEmpty(m.Cause, "node stopped"))
+		g.markDead(m.NodeID, nonEmpty(m.Cause, causeStopped))
 		g.reply(c.Sender(), &Reply{})
 	case *ResourceReport:
 		g.onResourceReport(m)

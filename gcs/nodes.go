@@ -1,7 +1,9 @@
 package gcs
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
 	"time"
@@ -40,6 +42,9 @@ func (g *gcs) registerNode(sender *actor.PID, m *RegisterNode) {
 	g.reply(sender, &RegisterNodeReply{NodeID: n.ID, Epoch: g.epoch, HealthPeriod: int64(g.cfg.HealthPeriod)})
 	g.schedule()
 }
+
+// causeStopped is the death cause of a node that unregistered.
+const causeStopped = "node stopped"
 
 func (g *gcs) hello(c *actor.Context, m *NodeHello) {
 	n := g.nodes[m.NodeID]
@@ -108,7 +113,11 @@ func (g *gcs) markDead(id, cause string) {
 	delete(g.ledger, id)
 	g.saveNode(n)
 	g.nodeEvent(n)
-	g.log.Warn("gcs: node dead", "node", id, "bus", n.BusNode, "cause", cause)
+	level := slog.LevelWarn
+	if cause == causeStopped {
+		level = slog.LevelInfo // it said goodbye
+	}
+	g.log.Log(context.Background(), level, "gcs: node dead", "node", id, "bus", n.BusNode, "cause", cause)
 	g.sys.Send(RayletPID(n.BusNode), &NodeDeclaredDead{NodeID: id})
 	for _, aid := range slices.Sorted(maps.Keys(g.byNode[id])) {
 		g.actorLost(g.actors[aid], "node died ("+cause+")")
