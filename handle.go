@@ -176,7 +176,11 @@ const staleWait = time.Second
 // wait asks the GCS for the actor once it is alive somewhere other than
 // not (nil: anywhere), or dead.
 func (h *ActorHandle) wait(ctx context.Context, not *actor.PID) (*gcs.ActorInfo, error) {
-	res, err := h.rt.sys.Request(ctx, h.rt.gcsPID, &gcs.WaitActor{ID: h.id, Not: not})
+	var deadline int64
+	if d, ok := ctx.Deadline(); ok {
+		deadline = d.UnixNano()
+	}
+	res, err := h.rt.sys.Request(ctx, h.rt.gcsPID, &gcs.WaitActor{ID: h.id, Not: not, Deadline: deadline})
 	if err != nil {
 		return nil, fmt.Errorf("goray: find actor %s: %w", h.id, err)
 	}

@@ -10,6 +10,7 @@ import (
 
 func (g *gcs) createActor(sender *actor.PID, m *CreateActor) {
 	spec := m.Spec
+	spec.Resources = spec.Resources.Clone() // the caller may reuse its map (in-process)
 	if err := g.validateSpec(&spec); err != nil {
 		g.replyActor(sender, nil, err)
 		return
@@ -92,16 +93,30 @@ func (g *gcs) feasible(s *ActorSpec) error {
 // pick chooses a live node with room for a: the owner's node while it is
 // less than half full, else the emptiest one by its most used resource
 // (Ray's hybrid policy: pack, then spread).
+//
+// A detached actor outlives its job, so it goes to a driver's node (which
+// leaves with the driver) only when no other node has room.
 func (g *gcs) pick(a *ActorInfo) *NodeInfo {
+	if !a.Spec.Detached {
+		return g.pickAmong(a, true)
+	}
+	if n := g.pickAmong(a, false); n != nil {
+		return n
+	}
+	return g.pickAmong(a, true)
+}
+
+func (g *gcs) pickAmong(a *ActorInfo, drivers bool) *NodeInfo {
 	var best *NodeInfo
 	bestUse := 2.0
 	for _, id := range g.nodeOrder {
 		n := g.nodes[id]
-		if n.State != NodeAlive || !n.Available.Fits(a.Spec.Resources) || !slices.Contains(n.Kinds, a.Spec.Kind) {
+		if n.State != NodeAlive || !drivers && n.Role == "driver" ||
+			!n.Available.Fits(a.Spec.Resources) || !slices.Contains(n.Kinds, a.Spec.Kind) {
 			continue
 		}
 		use := utilization(n.Available, n.Total)
-		if id == a.Spec.OwnerNode && use < 0.5 {
+		if id == a.Spec.OwnerNode && use < 0.5 && !a.Spec.Detached {
 			return n
 		}
 		if use < bestUse {
@@ -114,6 +129,7 @@ func (g *gcs) pick(a *ActorInfo) *NodeInfo {
 // place reserves a's resources on n and asks n's raylet to start it.
 func (g *gcs) place(a *ActorInfo, n *NodeInfo) {
 	a.NodeID = n.ID
+	g.placedAt[a.ID] = time.Now().UnixNano()
 	g.ledger[n.ID].sub(a.Spec.Resources)
 	g.refreshAvailable(n)
 	g.addToNode(a)
@@ -192,6 +208,11 @@ func (g *gcs) onDied(m *ActorDied) {
 		return
 	}
 	g.release(a)
+	if m.Refused {
+		g.pending = append(g.pending, a.ID)
+		g.schedule()
+		return
+	}
 	g.die(a, m.Cause)
 }
 
@@ -208,6 +229,12 @@ func (g *gcs) actorLost(a *ActorInfo, cause string) {
 	g.pending = append(g.pending, a.ID)
 	g.saveActor(a)
 	g.actorEvent(a)
+	// Creators waiting for its first start get the handle now, as for
+	// an actor that waits for room.
+	for _, c := range g.creators[a.ID] {
+		g.replyActor(c, a, nil)
+	}
+	delete(g.creators, a.ID)
 	g.log.Info("gcs: actor restarting on another node", "actor", a.ID, "restarts", a.Restarts, "cause", cause)
 }
 
@@ -259,6 +286,9 @@ func (g *gcs) stop(a *ActorInfo, cause string) {
 	g.die(a, cause)
 }
 
+// causeKilled is the death (or restart) cause of a killed actor.
+const causeKilled = "killed by goray.Kill"
+
 func (g *gcs) killActor(sender *actor.PID, m *KillActor) {
 	a := g.actors[m.ID]
 	switch {
@@ -266,11 +296,18 @@ func (g *gcs) killActor(sender *actor.PID, m *KillActor) {
 		g.replyActor(sender, nil, errorf(ErrNotFound, "actor %s", m.ID))
 		return
 	case a.State == ActorDead:
-	case m.NoRestart || a.NodeID == "" || a.State != ActorAlive:
-		g.stop(a, "killed by goray.Kill")
+	case m.NoRestart:
+		g.stop(a, causeKilled)
+	case a.State != ActorAlive:
+		// Not running yet: killed like a crash, it uses a restart (or
+		// dies) and waits for a node again.
+		if n := g.nodes[a.NodeID]; n != nil {
+			g.sys.Send(RayletPID(n.BusNode), &StopActor{ID: a.ID, NoRestart: true, Cause: causeKilled})
+		}
+		g.actorLost(a, causeKilled)
 	default:
 		// Killed like a crash: its supervisor restarts it if it may.
-		g.sys.Send(RayletPID(g.nodes[a.NodeID].BusNode), &StopActor{ID: a.ID, Cause: "killed by goray.Kill"})
+		g.sys.Send(RayletPID(g.nodes[a.NodeID].BusNode), &StopActor{ID: a.ID, Cause: causeKilled})
 	}
 	g.replyActor(sender, a, nil)
 }
@@ -294,7 +331,20 @@ func (g *gcs) waitActor(sender *actor.PID, m *WaitActor) {
 		g.replyActor(sender, a, nil)
 		return
 	}
-	g.waiters[a.ID] = append(g.waiters[a.ID], waiter{to: sender, not: m.Not})
+	g.waiters[a.ID] = append(g.waiters[a.ID], waiter{to: sender, not: m.Not, deadline: m.Deadline})
+}
+
+// dropExpiredWaiters forgets waits whose callers gave up.
+func (g *gcs) dropExpiredWaiters() {
+	now := time.Now().UnixNano()
+	for id, ws := range g.waiters {
+		ws = slices.DeleteFunc(ws, func(w waiter) bool { return w.deadline != 0 && w.deadline < now })
+		if len(ws) == 0 {
+			delete(g.waiters, id)
+		} else {
+			g.waiters[id] = ws
+		}
+	}
 }
 
 func ready(a *ActorInfo, not *actor.PID) bool {

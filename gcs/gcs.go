@@ -95,13 +95,18 @@ func (s *Server) Epoch() uint64 { return s.g.epoch }
 func (s *Server) Close(ctx context.Context) error {
 	s.cancel()
 	s.sys.Stop(s.pid)
+	var err error
 	select {
 	case <-s.stopped:
 	case <-ctx.Done():
-		return fmt.Errorf("gcs: close: %w", ctx.Err())
+		err = fmt.Errorf("gcs: close: the actor did not stop: %w", ctx.Err())
 	}
+	// Closed even when ctx ended: the storage lock must not outlive Close.
 	s.g.journal.close(ctx)
-	return ctx.Err()
+	if err == nil && ctx.Err() != nil {
+		err = fmt.Errorf("gcs: close: table changes may not all be stored: %w", ctx.Err())
+	}
+	return err
 }
 
 // gcs is the actor. Its tables are touched only in Receive, one message
@@ -125,6 +130,8 @@ type gcs struct {
 	reported  map[string]ResourceReport
 	misses    map[string]int
 	checking  map[string]bool // a health check is in flight
+	mismatch  map[string]int  // checks in a row whose hosted count disagreed
+	placedAt  map[string]int64
 	byNode    map[string]map[string]struct{}
 
 	actors     map[string]*ActorInfo
@@ -144,8 +151,9 @@ type gcs struct {
 type nameKey struct{ namespace, name string }
 
 type waiter struct {
-	to  *actor.PID
-	not *actor.PID
+	to       *actor.PID
+	not      *actor.PID
+	deadline int64 // Unix nanoseconds; 0: none
 }
 
 func newGCS(cfg Config, sys *actor.System, conn *nats.Conn, subjects bus.Subjects, j *journal) *gcs {
@@ -154,6 +162,7 @@ func newGCS(cfg Config, sys *actor.System, conn *nats.Conn, subjects bus.Subject
 		nodes: make(map[string]*NodeInfo), ledger: make(map[string]Resources),
 		reported: make(map[string]ResourceReport), misses: make(map[string]int),
 		checking: make(map[string]bool), byNode: make(map[string]map[string]struct{}),
+		mismatch: make(map[string]int), placedAt: make(map[string]int64),
 		actors: make(map[string]*ActorInfo), named: make(map[nameKey]string),
 		creators: make(map[string][]*actor.PID), waiters: make(map[string][]waiter),
 		jobs: make(map[string]*JobInfo), kv: make(map[string]map[string][]byte),
@@ -177,6 +186,7 @@ func (g *gcs) Receive(c *actor.Context) {
 		g.self = c.Self()
 	case healthTick:
 		g.checkHealth()
+		g.dropExpiredWaiters()
 	case healthResult:
 		g.onHealthResult(m)
 	case *RegisterNode:
@@ -347,6 +357,7 @@ func (g *gcs) recover(data map[string][]byte) error {
 // stopped is placed again; its node, if it started it, is told to stop
 // that copy when it resyncs.
 func (g *gcs) rebuildIndexes() {
+	var lost []*ActorInfo
 	g.nodeOrder = sortedIDs(g.nodes, func(n *NodeInfo) int64 { return n.Started })
 	for _, id := range g.nodeOrder {
 		n := g.nodes[id]
@@ -371,11 +382,16 @@ func (g *gcs) rebuildIndexes() {
 			g.addToNode(a)
 			continue
 		}
-		if a.State == ActorAlive { // its node is gone
-			a.State = ActorRestarting
+		if a.State == ActorAlive { // its node died while the GCS was down
+			lost = append(lost, a)
+			continue
 		}
 		a.NodeID, a.PID = "", nil
 		g.pending = append(g.pending, id)
+	}
+	for _, a := range lost {
+		a.NodeID = "" // no reservation to give back
+		g.actorLost(a, "node died (while the GCS was down)")
 	}
 	for _, id := range g.nodeOrder {
 		if n := g.nodes[id]; n.State == NodeAlive {

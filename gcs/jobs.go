@@ -8,6 +8,10 @@ import (
 )
 
 func (g *gcs) registerJob(sender *actor.PID, m *RegisterJob) {
+	if n := g.nodes[m.DriverNode]; n == nil || n.State != NodeAlive {
+		g.reply(sender, &JobReply{Err: fmt.Sprintf("gcs: driver node %q is not alive; register the node first", m.DriverNode)})
+		return
+	}
 	g.jobSeq++
 	g.journalPut(keyJobSeq, g.jobSeq)
 	j := &JobInfo{
@@ -22,10 +26,6 @@ func (g *gcs) registerJob(sender *actor.PID, m *RegisterJob) {
 	g.saveJob(j)
 	g.jobEvent(j)
 	g.reply(sender, &JobReply{Job: *j})
-	// A driver whose node is already dead fails at once.
-	if n := g.nodes[m.DriverNode]; n != nil && n.State != NodeAlive {
-		g.endJob(j, JobFailed)
-	}
 }
 
 func (g *gcs) finishJob(sender *actor.PID, m *FinishJob) {

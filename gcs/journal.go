@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -40,6 +41,8 @@ type journal struct {
 	tmpDir string // removed at close: the storage of a memory journal
 	log    *slog.Logger
 
+	mu      sync.Mutex // orders sends on queue with its close
+	closed  bool
 	queue   chan journalEntry
 	pending atomic.Int64 // entries queued and not yet done
 	errs    atomic.Uint64
@@ -122,7 +125,10 @@ func (j *journal) start(ctx context.Context, dir string, storage jetstream.Stora
 	if j.nc, err = nats.Connect("", nats.InProcessServer(srv), nats.Name("goray-gcs-journal")); err != nil {
 		return fmt.Errorf("gcs: journal connection: %w", err)
 	}
-	if j.js, err = jetstream.New(j.nc, jetstream.WithPublishAsyncMaxPending(1<<14)); err != nil {
+	// A write not acknowledged within the timeout fails (and is counted),
+	// so that one lost acknowledgement cannot hold every later reply.
+	if j.js, err = jetstream.New(j.nc, jetstream.WithPublishAsyncMaxPending(1<<14),
+		jetstream.WithPublishAsyncTimeout(10*time.Second)); err != nil {
 		return fmt.Errorf("gcs: jetstream: %w", err)
 	}
 	// The first request after start may wait for JetStream to be ready.
@@ -185,6 +191,12 @@ func (j *journal) enqueue(e journalEntry, err error) {
 		j.failed(e.key, err)
 		return
 	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.closed {
+		j.failed(e.key, errors.New("journal closed"))
+		return
+	}
 	j.pending.Add(1)
 	j.queue <- e
 }
@@ -197,8 +209,15 @@ func (j *journal) after(fn func()) {
 		fn()
 		return
 	}
+	j.mu.Lock()
+	if j.closed {
+		j.mu.Unlock()
+		fn()
+		return
+	}
 	j.pending.Add(1)
 	j.queue <- journalEntry{fn: fn}
+	j.mu.Unlock()
 }
 
 func (j *journal) ackLoop() {
@@ -226,7 +245,12 @@ func (j *journal) failed(key string, err error) {
 // close waits for outstanding writes (until ctx ends), then stops the
 // server.
 func (j *journal) close(ctx context.Context) {
-	close(j.queue)
+	j.mu.Lock()
+	if !j.closed {
+		j.closed = true
+		close(j.queue)
+	}
+	j.mu.Unlock()
 	select {
 	case <-j.done:
 	case <-ctx.Done():

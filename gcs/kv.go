@@ -1,6 +1,8 @@
 package gcs
 
 import (
+	"bytes"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -20,9 +22,28 @@ func (g *gcs) kvSet(ns, key string, v []byte) {
 	m[key] = v
 }
 
+// Bounds of the internal KV: keys travel base64-encoded in a NATS
+// subject, values in one JetStream message.
+const (
+	MaxKVKeyBytes   = 1024 // namespace and key together
+	MaxKVValueBytes = 512 << 10
+)
+
+func checkKV(ns, key string, value []byte) string {
+	switch {
+	case key == "":
+		return "gcs: KV key is empty"
+	case len(ns)+len(key) > MaxKVKeyBytes:
+		return fmt.Sprintf("gcs: KV namespace and key take %d bytes; at most %d", len(ns)+len(key), MaxKVKeyBytes)
+	case len(value) > MaxKVValueBytes:
+		return fmt.Sprintf("gcs: KV value of %d bytes; at most %d (keep large values in the object store)", len(value), MaxKVValueBytes)
+	}
+	return ""
+}
+
 func (g *gcs) kvPut(sender *actor.PID, m *KVPut) {
-	if m.Key == "" {
-		g.reply(sender, &KVReply{Err: "gcs: KV put with an empty key"})
+	if e := checkKV(m.Namespace, m.Key, m.Value); e != "" {
+		g.reply(sender, &KVReply{Err: e})
 		return
 	}
 	_, exists := g.kv[m.Namespace][m.Key]
@@ -30,14 +51,15 @@ func (g *gcs) kvPut(sender *actor.PID, m *KVPut) {
 		g.reply(sender, &KVReply{})
 		return
 	}
-	g.kvSet(m.Namespace, m.Key, m.Value)
-	g.journal.put(kvKey(m.Namespace, m.Key), m.Value)
+	v := bytes.Clone(m.Value) // the caller may reuse its buffer (in-process)
+	g.kvSet(m.Namespace, m.Key, v)
+	g.journal.put(kvKey(m.Namespace, m.Key), v)
 	g.reply(sender, &KVReply{Added: !exists})
 }
 
 func (g *gcs) kvGet(m *KVGet) *KVReply {
 	v, ok := g.kv[m.Namespace][m.Key]
-	return &KVReply{Found: ok, Value: v}
+	return &KVReply{Found: ok, Value: bytes.Clone(v)}
 }
 
 func (g *gcs) kvDelete(sender *actor.PID, m *KVDelete) {

@@ -100,6 +100,9 @@ type (
 	WaitActor struct {
 		ID  string     `cbor:"1,keyasint"`
 		Not *actor.PID `cbor:"2,keyasint,omitempty"`
+		// Deadline (Unix nanoseconds) is when the caller stops waiting;
+		// the GCS forgets the wait then.
+		Deadline int64 `cbor:"3,keyasint,omitempty"`
 	}
 	// KillActor → ActorReply. NoRestart false kills it like a crash, so
 	// it restarts if restarts remain.
@@ -188,9 +191,13 @@ type (
 	HealthCheck struct {
 		NodeID string `cbor:"1,keyasint"`
 		Epoch  uint64 `cbor:"2,keyasint"`
+		// Resync asks the raylet to list its actors (Resync), when its
+		// count has disagreed with the tables for several checks.
+		Resync bool `cbor:"3,keyasint,omitempty"`
 	}
 	HealthReply struct {
 		NodeID string `cbor:"1,keyasint"` // the raylet's current identity
+		Hosted int    `cbor:"2,keyasint"` // how many actors it hosts
 	}
 	// SpawnActor (answered by ActorStarted or ActorDied told to the GCS):
 	// start an actor here.
@@ -227,6 +234,10 @@ type (
 		// Spawn is set when the actor never started (unknown kind, a
 		// constructor that panicked).
 		Spawn bool `cbor:"4,keyasint,omitempty"`
+		// Refused is set when the node would not take the placement (it
+		// was made for another identity of the node): the actor did not
+		// die and is placed again.
+		Refused bool `cbor:"5,keyasint,omitempty"`
 	}
 )
 

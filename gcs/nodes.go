@@ -29,7 +29,7 @@ func (g *gcs) registerNode(sender *actor.PID, m *RegisterNode) {
 		}
 	}
 	n := &NodeInfo{
-		ID: newID(), BusNode: m.BusNode, Address: m.Address, Labels: m.Labels,
+		ID: newID(), BusNode: m.BusNode, Address: m.Address, Labels: maps.Clone(m.Labels),
 		Total: m.Total.Clone(), Available: m.Total.Clone(), State: NodeAlive,
 		LastSeen: now, Started: now, Kinds: slices.Sorted(slices.Values(m.Kinds)), Head: m.Head, Role: m.Role,
 	}
@@ -42,6 +42,12 @@ func (g *gcs) registerNode(sender *actor.PID, m *RegisterNode) {
 	g.reply(sender, &RegisterNodeReply{NodeID: n.ID, Epoch: g.epoch, HealthPeriod: int64(g.cfg.HealthPeriod)})
 	g.schedule()
 }
+
+// mismatchLimit is how many health checks in a row may find a node
+// hosting another number of actors than the tables place there before
+// the GCS asks it for the list: a lost SpawnActor, ActorStarted or
+// ActorDied would otherwise leave an actor stuck.
+const mismatchLimit = 3
 
 // causeStopped is the death cause of a node that unregistered.
 const causeStopped = "node stopped"
@@ -67,7 +73,11 @@ func (g *gcs) checkHealth() {
 			continue
 		}
 		g.checking[id] = true
-		f := g.sys.RequestFuture(RayletPID(n.BusNode), &HealthCheck{NodeID: id, Epoch: g.epoch}, timeout)
+		resync := g.mismatch[id] >= mismatchLimit
+		if resync {
+			g.mismatch[id] = 0
+		}
+		f := g.sys.RequestFuture(RayletPID(n.BusNode), &HealthCheck{NodeID: id, Epoch: g.epoch, Resync: resync}, timeout)
 		go func() {
 			r, err := f.Result(g.ctx)
 			reply, _ := r.(*HealthReply)
@@ -89,7 +99,12 @@ func (g *gcs) onHealthResult(r healthResult) {
 	case r.err == nil && r.reply.NodeID == r.nodeID:
 		g.misses[r.nodeID] = 0
 		n.LastSeen = time.Now().UnixNano()
-	case r.err == nil:
+		if r.reply.Hosted != len(g.byNode[r.nodeID]) {
+			g.mismatch[r.nodeID]++
+		} else {
+			g.mismatch[r.nodeID] = 0
+		}
+	case r.err == nil && r.reply.NodeID != "":
 		g.markDead(r.nodeID, "node restarted: its process registered anew")
 	default:
 		g.misses[r.nodeID]++
@@ -109,6 +124,7 @@ func (g *gcs) markDead(id, cause string) {
 	n.State, n.DeathCause, n.Ended = NodeDead, cause, time.Now().UnixNano()
 	n.Available = Resources{}
 	delete(g.misses, id)
+	delete(g.mismatch, id)
 	delete(g.reported, id)
 	delete(g.ledger, id)
 	g.saveNode(n)
@@ -175,13 +191,22 @@ func (g *gcs) resync(m *Resync) {
 	hosted := make(map[string]bool, len(m.Actors))
 	for _, id := range m.Actors {
 		hosted[id] = true
-		if a := g.actors[id]; a == nil || a.State == ActorDead || a.NodeID != m.NodeID {
+		a := g.actors[id]
+		if a != nil && a.State != ActorDead && a.NodeID == "" && n.Available.Fits(a.Spec.Resources) {
+			// Waiting for a node, and this one runs it already (its start
+			// was lost with the old GCS): adopt that copy.
+			g.place(a, n)
+			continue
+		}
+		if a == nil || a.State == ActorDead || a.NodeID != m.NodeID {
 			g.sys.Send(RayletPID(n.BusNode), &StopActor{ID: id, NoRestart: true, Cause: "unknown to the GCS after its restart"})
 		}
 	}
+	// Placements younger than two periods may still be on their way.
+	settled := time.Now().Add(-2 * g.cfg.HealthPeriod).UnixNano()
 	for _, id := range slices.Sorted(maps.Keys(g.byNode[m.NodeID])) {
-		if a := g.actors[id]; a.State == ActorAlive && !hosted[id] {
-			g.actorLost(a, "lost while the GCS restarted")
+		if !hosted[id] && g.placedAt[id] < settled {
+			g.actorLost(g.actors[id], "lost by its node (it no longer hosts it)")
 		}
 	}
 	g.schedule()
@@ -208,5 +233,7 @@ func (g *gcs) release(a *ActorInfo) {
 	if set := g.byNode[a.NodeID]; set != nil {
 		delete(set, a.ID)
 	}
+	delete(g.placedAt, a.ID)
 	a.NodeID, a.PID = "", nil
+	g.schedule() // the room may fit an actor that waits
 }

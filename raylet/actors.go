@@ -1,6 +1,7 @@
 package raylet
 
 import (
+	"fmt"
 	"maps"
 
 	"github.com/goray-dev/goray/actor"
@@ -11,12 +12,19 @@ import (
 // its restart policy.
 func (r *raylet) spawn(c *actor.Context, info gcs.ActorInfo) {
 	id := r.currentID()
-	if id == "" || info.NodeID != id {
-		c.Send(r.gcs, &gcs.ActorDied{ID: info.ID, NodeID: info.NodeID, Spawn: true, Cause: "placed on a node identity that is no longer this node's"})
+	if info.NodeID != id {
+		// Placed under an identity this node no longer has: the GCS
+		// places it again elsewhere.
+		c.Send(r.gcs, &gcs.ActorDied{ID: info.ID, NodeID: info.NodeID, Refused: true, Cause: "placed on a node identity that is no longer this node's"})
 		return
 	}
-	if r.hosted[info.ID] != nil {
-		return // a duplicate placement: the first one stands
+	if h := r.hosted[info.ID]; h != nil {
+		// Placed again (the GCS restarted before it heard the start): the
+		// copy that runs stands, and the GCS hears of it again.
+		if h.pid != nil {
+			c.Send(r.gcs, &gcs.ActorStarted{ID: info.ID, NodeID: id, PID: h.pid})
+		}
+		return
 	}
 	p := producerOf(info.Spec.Kind)
 	if p == nil {
@@ -24,7 +32,10 @@ func (r *raylet) spawn(c *actor.Context, info gcs.ActorInfo) {
 		return
 	}
 	k := &keeper{id: info.ID, producer: p, left: info.RestartsLeft(), raylet: c.Self(), sys: c.System()}
-	pid, err := c.SpawnNamed(k.props(), "a-"+info.ID)
+	// A sequence number keeps the name free of a keeper of the same
+	// actor that is still stopping.
+	r.spawned++
+	pid, err := c.SpawnNamed(k.props(), fmt.Sprintf("a-%s-%d", info.ID, r.spawned))
 	if err != nil {
 		c.Send(r.gcs, &gcs.ActorDied{ID: info.ID, NodeID: id, Spawn: true, Cause: "could not start: " + err.Error()})
 		return

@@ -146,11 +146,13 @@ type raylet struct {
 	reportSeq  uint64
 	reportDue  bool
 	registerGo bool // a registration is in flight
+	spawned    uint64
 }
 
 type hosted struct {
 	info   gcs.ActorInfo
 	keeper *actor.PID
+	pid    *actor.PID // the actor's, once started
 }
 
 // Internal messages.
@@ -173,6 +175,10 @@ func (r *raylet) Receive(c *actor.Context) {
 	case registeredMsg:
 		r.onRegistered(c, m.reply)
 	case *gcs.HealthCheck:
+		if r.currentID() == "" {
+			c.Stash() // registering: answered once the node has its id
+			return
+		}
 		r.onHealthCheck(c, m)
 	case watchdogTick:
 		r.watchdog(c)
@@ -189,11 +195,16 @@ func (r *raylet) Receive(c *actor.Context) {
 			r.fence(c, "the GCS declared this node dead")
 		}
 	case *gcs.SpawnActor:
+		if r.currentID() == "" {
+			c.Stash() // the GCS placed it under the id it is about to give us
+			return
+		}
 		r.spawn(c, m.Actor)
 	case *gcs.StopActor:
 		r.stopActor(c, m)
 	case hostedStarted:
 		if h := r.hosted[m.id]; h != nil {
+			h.pid = m.pid
 			c.Send(r.gcs, &gcs.ActorStarted{ID: m.id, NodeID: r.currentID(), PID: m.pid})
 		}
 	case hostedRestarted:
@@ -260,6 +271,7 @@ func (r *raylet) onRegistered(c *actor.Context, reply *gcs.RegisterNodeReply) {
 	r.setID(reply.NodeID)
 	r.epoch, r.period, r.lastCheck = reply.Epoch, time.Duration(reply.HealthPeriod), time.Now()
 	r.log.Info("raylet: node registered", "node", reply.NodeID, "resources", r.registration.Total.String())
+	c.UnstashAll()
 	select {
 	case <-r.registered:
 	default:
@@ -284,13 +296,14 @@ func (r *raylet) tickWatchdog(self *actor.PID) {
 
 func (r *raylet) onHealthCheck(c *actor.Context, m *gcs.HealthCheck) {
 	id := r.currentID()
-	c.Respond(&gcs.HealthReply{NodeID: id})
+	c.Respond(&gcs.HealthReply{NodeID: id, Hosted: len(r.hosted)})
 	if id == "" || m.NodeID != id {
 		return
 	}
 	r.lastCheck = time.Now()
-	if m.Epoch != r.epoch {
-		// The GCS restarted: tell it what runs here.
+	if m.Epoch != r.epoch || m.Resync {
+		// The GCS restarted, or its count of our actors is off: tell it
+		// what runs here.
 		r.epoch = m.Epoch
 		c.Send(r.gcs, &gcs.Resync{NodeID: id, Epoch: m.Epoch, Actors: slices.Sorted(maps.Keys(r.hosted))})
 		r.reportLater(c)
