@@ -24,7 +24,8 @@ const (
 // resolution is the smallest quantity told apart.
 const resolution = 1e-4
 
-func round(v float64) float64 { return math.Round(v/resolution) * resolution }
+// Round rounds a quantity to the resolution resources are kept at.
+func Round(v float64) float64 { return math.Round(v/resolution) * resolution }
 
 // Clone returns a copy of r.
 func (r Resources) Clone() Resources {
@@ -48,7 +49,7 @@ func (r Resources) Fits(demand Resources) bool {
 func (r Resources) sub(demand Resources) {
 	for k, v := range demand {
 		if v != 0 {
-			r[k] = round(r[k] - v)
+			r[k] = Round(r[k] - v)
 		}
 	}
 }
@@ -57,7 +58,7 @@ func (r Resources) sub(demand Resources) {
 func (r Resources) add(demand, total Resources) {
 	for k, v := range demand {
 		if v != 0 {
-			r[k] = min(round(r[k]+v), total[k])
+			r[k] = min(Round(r[k]+v), total[k])
 		}
 	}
 }

@@ -40,7 +40,7 @@ func (r *raylet) spawn(c *actor.Context, info gcs.ActorInfo) {
 		c.Send(r.gcs, &gcs.ActorDied{ID: info.ID, NodeID: id, Spawn: true, Cause: "could not start: " + err.Error()})
 		return
 	}
-	r.hosted[info.ID] = &hosted{info: info, keeper: pid}
+	r.host(&hosted{info: info, keeper: pid})
 	r.reportLater(c)
 }
 
@@ -53,7 +53,7 @@ func (r *raylet) stopActor(c *actor.Context, m *gcs.StopActor) {
 		c.Send(h.keeper, crash{cause: m.Cause})
 		return
 	}
-	delete(r.hosted, m.ID)
+	r.unhost(m.ID)
 	c.Send(h.keeper, stopHosted{cause: m.Cause})
 	r.reportLater(c)
 }
@@ -78,13 +78,32 @@ func (r *raylet) report(c *actor.Context) {
 	c.Send(r.gcs, &gcs.ResourceReport{NodeID: id, Available: avail, Seq: r.reportSeq})
 }
 
+// host records a hosted actor and what it holds; unhost forgets it.
+// used is kept as a running sum, since summing every hosted actor on each
+// change made creating n actors cost O(n²).
+func (r *raylet) host(h *hosted) {
+	r.hosted[h.info.ID] = h
+	for k, v := range h.info.Spec.Resources {
+		r.used[k] += v
+	}
+}
+
+func (r *raylet) unhost(id string) {
+	h := r.hosted[id]
+	if h == nil {
+		return
+	}
+	delete(r.hosted, id)
+	for k, v := range h.info.Spec.Resources {
+		r.used[k] -= v
+	}
+}
+
 // available is the node's total less what its hosted actors hold.
 func (r *raylet) available() gcs.Resources {
 	avail := maps.Clone(r.registration.Total)
-	for _, h := range r.hosted {
-		for k, v := range h.info.Spec.Resources {
-			avail[k] -= v
-		}
+	for k, v := range r.used {
+		avail[k] = gcs.Round(avail[k] - v)
 	}
 	return avail
 }

@@ -66,7 +66,7 @@ func Start(ctx context.Context, node *bus.Node, cfg Config) (*Raylet, error) {
 			BusNode: node.Name(), Address: cfg.Address, Labels: cfg.Labels,
 			Total: total, Kinds: Kinds(), Head: cfg.IsHead, Role: cfg.Role,
 		},
-		hosted: make(map[string]*hosted), registered: make(chan struct{}),
+		hosted: make(map[string]*hosted), used: gcs.Resources{}, registered: make(chan struct{}),
 	}
 	rl := &Raylet{sys: node.System(), r: r, cancel: cancel, stopped: make(chan struct{})}
 	props := actor.PropsFromProducer(func() actor.Actor { return r }, actor.WithMiddleware(rl.onStopped))
@@ -143,6 +143,7 @@ type raylet struct {
 	lastCheck  time.Time
 	hello      bool // a NodeHello is in flight
 	hosted     map[string]*hosted
+	used       gcs.Resources // what the hosted actors hold, summed
 	reportSeq  uint64
 	reportDue  bool
 	registerGo bool // a registration is in flight
@@ -213,7 +214,7 @@ func (r *raylet) Receive(c *actor.Context) {
 		}
 	case hostedEnded:
 		if h := r.hosted[m.id]; h != nil {
-			delete(r.hosted, m.id)
+			r.unhost(m.id)
 			c.Send(r.gcs, &gcs.ActorDied{ID: m.id, NodeID: r.currentID(), Cause: m.cause})
 			r.reportLater(c)
 		}
@@ -339,6 +340,7 @@ func (r *raylet) fence(c *actor.Context, why string) {
 		c.Send(h.keeper, stopHosted{cause: why})
 	}
 	clear(r.hosted)
+	clear(r.used)
 	r.setID("")
 	r.register(c.Self())
 }
