@@ -133,6 +133,16 @@ func TestClusterOnLoopback(t *testing.T) {
 	nodes := c.run("list", "nodes")
 	t.Logf("goray list nodes:\n%s", nodes)
 	assert.Regexp(t, b.NodeID+`\s+`+b.Name+`\s+DEAD`, nodes)
+	// An actor that fits only later waits, and status shows the demand.
+	big, err := viaC.NewActor(ctx, demo.Counter, goray.Resources(map[string]float64{"CPU": 3}))
+	require.NoError(t, err, "fits C's total, not what C has free")
+	assert.Equal(t, gcs.ActorPendingCreation, actorRow(t, viaC, big.ID()).State)
+	status = c.run("status")
+	assert.Contains(t, status, "{CPU: 3}: 1 actor waiting for room")
+	assert.Contains(t, status, "PENDING_CREATION: 1")
+	_, err = viaC.NewActor(ctx, demo.Counter, goray.Resources(map[string]float64{"CPU": 4}))
+	assert.ErrorIs(t, err, goray.ErrInfeasible, "no node has 4 CPUs")
+
 	jobs := c.run("list", "jobs")
 	assert.Equal(t, 2, strings.Count(jobs, "RUNNING"), jobs) // the two drivers
 }
