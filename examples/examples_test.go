@@ -60,7 +60,7 @@ Hello, Barbara!
 greetings: 3
 the crashing call failed: actor died
 greetings after the restart: 0
-cluster: 1 node, \d+ CPUs
+cluster: 1 node\(s\) alive, \d+ CPUs
 greeter stopped
 $`), run(t, "quickstart"))
 }

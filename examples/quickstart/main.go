@@ -13,6 +13,7 @@ import (
 
 	"github.com/goray-dev/goray"
 	"github.com/goray-dev/goray/actor"
+	"github.com/goray-dev/goray/gcs"
 )
 
 // Greet asks the greeter to greet someone; the reply is a string.
@@ -93,5 +94,12 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Printf("cluster: %d node, %g CPUs\n", len(nodes), nodes[0].Total["CPU"])
+	alive, cpus := 0, 0.0
+	for _, n := range nodes {
+		if n.State == gcs.NodeAlive {
+			alive++
+			cpus += n.Total[gcs.CPU]
+		}
+	}
+	fmt.Printf("cluster: %d node(s) alive, %g CPUs\n", alive, cpus)
 }
