@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -81,6 +82,9 @@ func runStart(ctx context.Context, args []string, out io.Writer) error {
 			f.nodeName = "node-" + hex.EncodeToString(b[:])
 		}
 	}
+	if _, err := f.initOptions(&session{}); err != nil {
+		return err // bad flags: before any session directory is made
+	}
 	s, err := f.session()
 	if err != nil {
 		return err
@@ -118,7 +122,13 @@ func startBackground(ctx context.Context, f *startFlags, s *session, args []stri
 		return err
 	}
 	defer logFile.Close()
-	s.removeNode(f.nodeName)
+	if running, _ := s.nodes(); slices.ContainsFunc(running, func(n nodeFile) bool { return n.Name == f.nodeName }) {
+		what := "node " + f.nodeName
+		if f.head {
+			what = "a head"
+		}
+		return fmt.Errorf("%s already runs in session %s; stop it first with `goray stop`", what, s.dir)
+	}
 	childArgs := append([]string{"start"}, args...)
 	childArgs = append(childArgs, "--block", "--node-name", f.nodeName, "--session", s.dir)
 	cmd := exec.Command(exe, childArgs...)
