@@ -2,6 +2,7 @@ package goray
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/goray-dev/goray/actor"
@@ -72,9 +73,17 @@ func (rt *Runtime) Kill(ctx context.Context, h *ActorHandle, noRestart bool) err
 	if err != nil {
 		return fmt.Errorf("goray: kill actor %s: %w", h.id, err)
 	}
-	_, err = rt.handleFrom(res)
-	return err
+	if _, err = rt.handleFrom(res); err != nil && !errors.Is(err, ErrActorDied) {
+		return err
+	}
+	if noRestart {
+		h.markDead(causeKilled)
+	}
+	return nil
 }
+
+// causeKilled is what calls to an actor this process killed fail with.
+const causeKilled = "killed by goray.Kill"
 
 // Namespace is the job's namespace: WithNamespace, or its anonymous one.
 func (rt *Runtime) Namespace() string {
@@ -91,6 +100,9 @@ func (rt *Runtime) handleFrom(res any) (*ActorHandle, error) {
 	r, ok := res.(*gcs.ActorReply)
 	if !ok {
 		return nil, fmt.Errorf("goray: the GCS answered with %T", res)
+	}
+	if r.Actor.ID != "" && r.Actor.State == gcs.ActorDead {
+		return nil, &ActorDiedError{ActorID: r.Actor.ID, Name: r.Actor.Spec.Name, Cause: r.Actor.DeathCause}
 	}
 	if err := gcs.Err(r.Code, r.Err); err != nil {
 		return nil, err

@@ -24,8 +24,9 @@ type ActorHandle struct {
 	retries int // MaxTaskRetries
 
 	mu    sync.Mutex
-	pid   *actor.PID // nil until known alive
-	stale *actor.PID // a PID found dead: resolve waits for another
+	pid   *actor.PID      // nil until known alive
+	stale *actor.PID      // a PID found dead: resolve waits for another
+	dead  *ActorDiedError // set by Kill without restart
 }
 
 func (rt *Runtime) newHandle(a *gcs.ActorInfo) *ActorHandle {
@@ -57,6 +58,9 @@ func (h *ActorHandle) PID() *actor.PID {
 // (until ctx ends) for a pending or restarting actor to be alive, and
 // fails with ActorDiedError when the actor is dead.
 func (h *ActorHandle) Tell(ctx context.Context, msg any) error {
+	if h.rt.closed.Load() {
+		return ErrShutdown
+	}
 	pid, err := h.resolve(ctx)
 	if err != nil {
 		return err
@@ -72,6 +76,9 @@ func (h *ActorHandle) Tell(ctx context.Context, msg any) error {
 func (h *ActorHandle) Ask(ctx context.Context, msg any) (any, error) {
 	retried := 0
 	for {
+		if h.rt.closed.Load() {
+			return nil, ErrShutdown
+		}
 		pid, err := h.resolve(ctx)
 		if err != nil {
 			return nil, err
@@ -139,6 +146,10 @@ func (h *ActorHandle) markStale(pid *actor.PID, gone bool) {
 // staleWait (the failure was the bus's, not the node's), it goes back.
 func (h *ActorHandle) resolve(ctx context.Context) (*actor.PID, error) {
 	h.mu.Lock()
+	if h.dead != nil {
+		h.mu.Unlock()
+		return nil, h.dead
+	}
 	if h.pid != nil && h.rt.declaredDead(h.pid.Node) {
 		h.pid, h.stale = nil, h.pid
 	}
@@ -161,7 +172,8 @@ func (h *ActorHandle) resolve(ctx context.Context) (*actor.PID, error) {
 		return nil, err
 	}
 	if a.State == gcs.ActorDead {
-		return nil, &ActorDiedError{ActorID: h.id, Name: h.name, Cause: a.DeathCause}
+		h.markDead(a.DeathCause)
+		return nil, h.dead
 	}
 	h.mu.Lock()
 	h.pid, h.stale = a.PID, nil
@@ -169,21 +181,43 @@ func (h *ActorHandle) resolve(ctx context.Context) (*actor.PID, error) {
 	return a.PID, nil
 }
 
+// markDead makes every later call fail at once: the actor is dead for
+// good.
+func (h *ActorHandle) markDead(cause string) {
+	h.mu.Lock()
+	h.dead = &ActorDiedError{ActorID: h.id, Name: h.name, Cause: cause}
+	h.mu.Unlock()
+}
+
 // staleWait bounds how long a handle waits for the GCS to move an actor
 // it failed to reach before it tries the same place again.
 const staleWait = time.Second
 
 // wait asks the GCS for the actor once it is alive somewhere other than
-// not (nil: anywhere), or dead.
+// not (nil: anywhere), or dead. Each wait the GCS keeps has a deadline,
+// so that one whose caller left is forgotten: without one from ctx, it
+// waits in rounds of waitRound.
 func (h *ActorHandle) wait(ctx context.Context, not *actor.PID) (*gcs.ActorInfo, error) {
-	var deadline int64
-	if d, ok := ctx.Deadline(); ok {
-		deadline = d.UnixNano()
+	for {
+		rctx, cancel := boundedContext(ctx, waitRound)
+		d, _ := rctx.Deadline()
+		res, err := h.rt.sys.Request(rctx, h.rt.gcsPID, &gcs.WaitActor{ID: h.id, Not: not, Deadline: d.UnixNano()})
+		cancel()
+		if err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+			continue // a round ended, not the caller's wait
+		}
+		if err != nil {
+			return nil, fmt.Errorf("goray: find actor %s: %w", h.id, err)
+		}
+		return h.waitReply(res)
 	}
-	res, err := h.rt.sys.Request(ctx, h.rt.gcsPID, &gcs.WaitActor{ID: h.id, Not: not, Deadline: deadline})
-	if err != nil {
-		return nil, fmt.Errorf("goray: find actor %s: %w", h.id, err)
-	}
+}
+
+// waitRound is how long one wait for an actor lasts when the caller's
+// context has no deadline.
+const waitRound = 30 * time.Second
+
+func (h *ActorHandle) waitReply(res any) (*gcs.ActorInfo, error) {
 	r, ok := res.(*gcs.ActorReply)
 	if !ok {
 		return nil, fmt.Errorf("goray: the GCS answered with %T", res)

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -34,6 +35,9 @@ const (
 // ErrConfig is wrapped by Init's configuration errors.
 var ErrConfig = errors.New("goray: invalid configuration")
 
+// ErrShutdown fails calls on a Runtime (and its handles) after Shutdown.
+var ErrShutdown = errors.New("goray: runtime shut down")
+
 // Runtime is a process's place in a goray cluster: its bus node, and as
 // its role asks, the GCS (on the head), a raylet, an object store and a
 // job. Its methods are safe for concurrent use.
@@ -54,6 +58,8 @@ type Runtime struct {
 	deadMu    sync.Mutex
 	deadNodes map[string]bool
 	stopWatch func()
+
+	closed atomic.Bool
 }
 
 // Init starts goray in this process. With no address (option or
@@ -84,7 +90,7 @@ func loadConfig(opts []InitOption) (initConfig, error) {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	if r := os.Getenv(EnvRole); r != "" {
+	if r := os.Getenv(EnvRole); r != "" && !cfg.roleSet {
 		cfg.role = Role(r)
 	}
 	if cfg.address == "" && !cfg.head {
@@ -104,6 +110,9 @@ func loadConfig(opts []InitOption) (initConfig, error) {
 	}
 	if cfg.role == RoleWorker && cfg.address == "" {
 		return cfg, fmt.Errorf("%w: GORAY_ROLE=worker needs the head's address (GORAY_ADDRESS)", ErrConfig)
+	}
+	if cfg.address != "" && cfg.nodeName == gcs.DefaultHead {
+		return cfg, fmt.Errorf("%w: %q is the head's node name; a node that joins needs another", ErrConfig, gcs.DefaultHead)
 	}
 	if err := cfg.tlsFromEnv(); err != nil {
 		return cfg, err
@@ -134,7 +143,15 @@ func loadConfig(opts []InitOption) (initConfig, error) {
 
 // findToken fills the token of a process that joins a cluster.
 func (c *initConfig) findToken() error {
-	if c.token != "" || c.tokenFile != "" {
+	if c.token != "" {
+		return nil
+	}
+	if c.tokenFile != "" {
+		// Only a head makes a token: a joining node with a file that is
+		// not there would make one up and never be let in.
+		if _, err := os.Stat(c.tokenFile); err != nil {
+			return fmt.Errorf("%w: no cluster token at %s: copy the head's token file there (the head's session has it)", ErrConfig, c.tokenFile)
+		}
 		return nil
 	}
 	if t := os.Getenv(EnvToken); t != "" {
@@ -143,7 +160,7 @@ func (c *initConfig) findToken() error {
 	}
 	if f := os.Getenv(EnvTokenFile); f != "" {
 		c.tokenFile = f
-		return nil
+		return c.findToken()
 	}
 	f := filepath.Join(SessionRoot(), "session_latest", "token")
 	if _, err := os.Stat(f); err != nil {
@@ -175,9 +192,8 @@ func (rt *Runtime) start(ctx context.Context) error {
 		}); err != nil {
 			return err
 		}
-	} else if err := rt.node.WaitForNode(ctx, gcs.DefaultHead); err != nil {
-		return fmt.Errorf("goray: cannot reach the head at %s (is it running, and do the token and TLS settings match its?): %w",
-			nonEmpty(cfg.address, cfg.clientURL), err)
+	} else if err := rt.waitForHead(ctx); err != nil {
+		return err
 	}
 	if cfg.role == RoleClient {
 		return nil
@@ -187,7 +203,9 @@ func (rt *Runtime) start(ctx context.Context) error {
 			return err
 		}
 	}
-	if rt.raylet, err = raylet.Start(ctx, rt.node, raylet.Config{
+	rctx, cancel := boundedContext(ctx, joinTimeout)
+	defer cancel()
+	if rt.raylet, err = raylet.Start(rctx, rt.node, raylet.Config{
 		Resources: cfg.resources, Labels: cfg.labels, Address: rt.node.ClusterURL(),
 		IsHead: local, Role: rt.roleName(), Logger: rt.log,
 	}); err != nil {
@@ -195,6 +213,29 @@ func (rt *Runtime) start(ctx context.Context) error {
 	}
 	if cfg.role == RoleDriver {
 		return rt.registerJob(ctx)
+	}
+	return nil
+}
+
+// joinTimeout bounds the wait for the head, and for the GCS to register
+// the node, when the caller's context has no deadline: a wrong address
+// must fail, not hang.
+const joinTimeout = 10 * time.Second
+
+func boundedContext(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, d)
+}
+
+func (rt *Runtime) waitForHead(ctx context.Context) error {
+	ctx, cancel := boundedContext(ctx, joinTimeout)
+	defer cancel()
+	where := nonEmpty(rt.cfg.address, rt.cfg.clientURL)
+	rt.log.Info("goray: joining the cluster", "head", where)
+	if err := rt.node.WaitForNode(ctx, gcs.DefaultHead); err != nil {
+		return fmt.Errorf("goray: cannot reach the head at %s (is it running, and do the token and TLS settings match its?): %w", where, err)
 	}
 	return nil
 }
@@ -299,11 +340,11 @@ func (rt *Runtime) registerJob(ctx context.Context) error {
 
 // request asks the GCS, with a 10 s bound when ctx has no deadline.
 func (rt *Runtime) request(ctx context.Context, msg any) (any, error) {
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
+	if rt.closed.Load() {
+		return nil, ErrShutdown
 	}
+	ctx, cancel := boundedContext(ctx, 10*time.Second)
+	defer cancel()
 	return rt.sys.Request(ctx, rt.gcsPID, msg)
 }
 
@@ -324,38 +365,36 @@ func (rt *Runtime) serveForever() {
 }
 
 // Shutdown ends the job (its non-detached actors die), leaves the
-// cluster and stops everything Init started, in reverse order.
+// cluster and stops everything Init started, in reverse order. Calls on
+// the Runtime and its handles fail with ErrShutdown afterwards; a second
+// Shutdown does nothing.
 func (rt *Runtime) Shutdown(ctx context.Context) error {
-	var errs []error
-	if rt.job.ID != "" {
+	if rt.job.ID != "" && !rt.closed.Load() {
 		if _, err := rt.request(ctx, &gcs.FinishJob{JobID: rt.job.ID}); err != nil {
-			errs = append(errs, fmt.Errorf("finish job %s: %w", rt.job.ID, err))
+			rt.log.Warn("goray: could not tell the GCS the job ended; it ends when the node leaves", "job", rt.job.ID, "err", err)
 		}
-		rt.job.ID = ""
 	}
+	if !rt.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	var errs []error
 	if rt.stopWatch != nil {
 		rt.stopWatch()
-		rt.stopWatch = nil
 	}
 	if rt.raylet != nil {
 		errs = append(errs, rt.raylet.Close(ctx))
-		rt.raylet = nil
 	}
 	if rt.gcs != nil {
 		errs = append(errs, rt.gcs.Close(ctx))
-		rt.gcs = nil
 	}
 	if rt.store != nil {
 		errs = append(errs, rt.store.Close())
-		rt.store = nil
 	}
 	if rt.node != nil {
 		errs = append(errs, rt.node.Close(ctx))
-		rt.node = nil
 	}
 	if rt.sys != nil {
 		errs = append(errs, rt.sys.Shutdown(ctx))
-		rt.sys = nil
 	}
 	return errors.Join(errs...)
 }

@@ -32,6 +32,7 @@ type InitOption func(*initConfig)
 
 type initConfig struct {
 	role      Role
+	roleSet   bool   // WithRole was given: GORAY_ROLE does not override it
 	address   string // head's cluster address, host:port
 	clientURL string // a node's client URL (RoleClient)
 	head      bool
@@ -63,8 +64,8 @@ func WithAddress(hostport string) InitOption { return func(c *initConfig) { c.ad
 // joining as a node.
 func WithClientURL(url string) InitOption { return func(c *initConfig) { c.clientURL = url } }
 
-// WithRole sets the process's role; GORAY_ROLE overrides it.
-func WithRole(r Role) InitOption { return func(c *initConfig) { c.role = r } }
+// WithRole sets the process's role. Without it, GORAY_ROLE may set it.
+func WithRole(r Role) InitOption { return func(c *initConfig) { c.role, c.roleSet = r, true } }
 
 // AsHead makes the process a head that other nodes can join: the GCS
 // with its tables stored in storageDir (empty: in memory), and a cluster

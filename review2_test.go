@@ -37,7 +37,7 @@ func init() {
 	goray.RegisterActor("review2.assassin", func() actor.Actor { return reviewAssassin{} })
 }
 
-// TestBugRuntimeUseAfterShutdownPanics: Runtime is documented as "safe for
+// TestRegressionRuntimeUseAfterShutdownPanics used to fail: Runtime is documented as "safe for
 // concurrent use", yet after Shutdown every method and every handle made
 // by it panics with a nil pointer dereference instead of returning an
 // error: Shutdown (init.go) sets rt.sys, rt.node, rt.raylet to nil, and
@@ -47,11 +47,11 @@ func init() {
 // racing with Ask is a data race and can crash a program that shuts down
 // while calls are in flight.
 //
-// Fix: guard the Runtime's state (an atomic "closed" flag or a RWMutex):
+// The fix: guard the Runtime's state (an atomic "closed" flag or a RWMutex):
 // methods called after (or during) Shutdown return an error such as
 // actor.ErrShutdown / a goray.ErrClosed, and do not nil out fields that
 // concurrent callers read; make Shutdown idempotent under the same lock.
-func TestBugRuntimeUseAfterShutdownPanics(t *testing.T) {
+func TestRegressionRuntimeUseAfterShutdownPanics(t *testing.T) {
 	ctx := tctx(t, 15*time.Second)
 	rt, err := goray.Init(ctx, goray.WithoutObjectStore(), goray.WithLogger(quietLog))
 	require.NoError(t, err)
@@ -76,7 +76,7 @@ func TestBugRuntimeUseAfterShutdownPanics(t *testing.T) {
 	assert.NotPanics(t, func() { _ = rt.Address() }, "Runtime.Address after Shutdown")
 }
 
-// TestBugTellToKilledActorReportsNoError: ActorHandle.Tell is documented
+// TestRegressionTellToKilledActorReportsNoError used to fail: ActorHandle.Tell is documented
 // to fail "with ActorDiedError when the actor is dead", but a handle that
 // has a cached PID never asks the GCS again: after rt.Kill(ctx, h, true)
 // has returned (the GCS says DEAD), h.Tell(...) returns nil and the
@@ -86,11 +86,11 @@ func TestBugRuntimeUseAfterShutdownPanics(t *testing.T) {
 // handle.go (Tell: resolve returns the cached h.pid; SendContext to a
 // dead local or remote actor returns nil) and actors.go (Kill ignores h).
 //
-// Fix: Kill marks the handle dead (h.pid = nil plus a "dead" cause that
+// The fix: Kill marks the handle dead (h.pid = nil plus a "dead" cause that
 // resolve returns as ActorDiedError); more generally, have Tell report a
 // dead-letter of a local send (or document Tell as best effort and drop
 // the promise).
-func TestBugTellToKilledActorReportsNoError(t *testing.T) {
+func TestRegressionTellToKilledActorReportsNoError(t *testing.T) {
 	rt := boot(t)
 	ctx := tctx(t, 10*time.Second)
 	h, err := rt.NewActor(ctx, "more.tally")
@@ -103,7 +103,7 @@ func TestBugTellToKilledActorReportsNoError(t *testing.T) {
 	require.ErrorIs(t, err, goray.ErrActorDied, "Tell to an actor that Kill made DEAD (through the same handle)")
 }
 
-// TestBugInitBlocksForeverOnUnreachableHead: Init(ctx) with an address
+// TestRegressionInitBlocksForeverOnUnreachableHead used to fail: Init(ctx) with an address
 // (WithAddress or GORAY_ADDRESS) whose head is not running never returns
 // when ctx has no deadline, which is how the README calls it
 // (`goray.Init(ctx)` with context.Background()): rt.start waits in
@@ -116,9 +116,9 @@ func TestBugTellToKilledActorReportsNoError(t *testing.T) {
 //
 // init.go (start: WaitForNode(ctx, gcs.DefaultHead)).
 //
-// Fix: bound the wait for the head (and the raylet's registration) when
+// The fix: bound the wait for the head (and the raylet's registration) when
 // ctx has no deadline, e.g. 10–30 s, like rt.request; log while waiting.
-func TestBugInitBlocksForeverOnUnreachableHead(t *testing.T) {
+func TestRegressionInitBlocksForeverOnUnreachableHead(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	addr := l.Addr().String()
@@ -142,7 +142,7 @@ func TestBugInitBlocksForeverOnUnreachableHead(t *testing.T) {
 	}
 }
 
-// TestBugJoinWithMissingTokenFileInventsToken: a joining node given a
+// TestRegressionJoinWithMissingTokenFileInventsToken used to fail: a joining node given a
 // token file that does not exist (a typo, or `goray start --address …` on
 // a host with no session: the CLI passes <session>/token, which only a
 // head writes) does not fail: bus.Start creates the file with a fresh
@@ -155,10 +155,10 @@ func TestBugInitBlocksForeverOnUnreachableHead(t *testing.T) {
 // init.go (loadConfig/findToken only checks that the file exists when no
 // token option was given) with bus.Start (creates a missing TokenFile).
 //
-// Fix: for a process that joins (address != "" or RoleClient), require
+// The fix: for a process that joins (address != "" or RoleClient), require
 // the token file to exist: stat it in loadConfig and return ErrConfig
 // ("no cluster token at …: copy the head's token file here") at once.
-func TestBugJoinWithMissingTokenFileInventsToken(t *testing.T) {
+func TestRegressionJoinWithMissingTokenFileInventsToken(t *testing.T) {
 	head := headRT(t, "")
 	missing := filepath.Join(t.TempDir(), "token")
 
@@ -176,7 +176,7 @@ func TestBugJoinWithMissingTokenFileInventsToken(t *testing.T) {
 	assert.Less(t, time.Since(began), 2*time.Second, "a missing token file is a configuration error, known at once")
 }
 
-// TestBugNewActorDeathIsNotActorDiedError: when an actor dies while it is
+// TestRegressionNewActorDeathIsNotActorDiedError used to fail: when an actor dies while it is
 // being created (its node dies before it starts, with MaxRestarts 0),
 // NewActor fails with the GCS's text ("gcs: actor … died: node died …")
 // wrapped as a gcs.WireError with no code: it matches neither
@@ -186,10 +186,10 @@ func TestBugJoinWithMissingTokenFileInventsToken(t *testing.T) {
 // gcs/actors.go (die: replyActor(c, a, err) with a plain fmt error, code
 // "other") and actors.go (handleFrom returns gcs.Err as is).
 //
-// Fix: in handleFrom, when the reply carries an actor in state DEAD, return
+// The fix: in handleFrom, when the reply carries an actor in state DEAD, return
 // &ActorDiedError{ActorID, Name, Cause: DeathCause} (or give the GCS an
 // ErrCode for "died" and map it).
-func TestBugNewActorDeathIsNotActorDiedError(t *testing.T) {
+func TestRegressionNewActorDeathIsNotActorDiedError(t *testing.T) {
 	head := headRT(t, "", goray.WithResources(cpus(0)), goray.WithHealthChecks(100*time.Millisecond, 10))
 	joinRT(t, head, "b", goray.WithResources(cpus(2)))
 	ctx := tctx(t, 10*time.Second)
@@ -211,7 +211,7 @@ func TestBugNewActorDeathIsNotActorDiedError(t *testing.T) {
 	assert.ErrorAs(t, err, &died)
 }
 
-// TestBugDefaultObjectStoreFailsOnSmallDevShm: the README and docs/design.md
+// TestRegressionDefaultObjectStoreFailsOnSmallDevShm used to fail: the README and docs/design.md
 // promise that the default object store "is also capped at half of
 // /dev/shm's free space, so a container's small /dev/shm does not fail
 // Init". defaultStoreMemory (store_memory.go) does cap at free/2, and then
@@ -220,13 +220,13 @@ func TestBugNewActorDeathIsNotActorDiedError(t *testing.T) {
 // the host then fails), and with less than 64 MiB free, Init fails with
 // plasma.ErrArenaSpace.
 //
-// Fix: apply the floor before the /dev/shm cap (or lower the floor to
+// The fix: apply the floor before the /dev/shm cap (or lower the floor to
 // plasma's own minimum, 64 KiB), and start without an object store (with
 // a warning) rather than fail when even that does not fit.
 //
 // The test runs itself in a private mount namespace (root and unshare(1)
 // needed) with a 48 MiB tmpfs on /dev/shm.
-func TestBugDefaultObjectStoreFailsOnSmallDevShm(t *testing.T) {
+func TestRegressionDefaultObjectStoreFailsOnSmallDevShm(t *testing.T) {
 	const shmMiB = 48
 	if os.Getenv("GORAY_REVIEW_SMALL_SHM") == "1" {
 		ctx := tctx(t, 10*time.Second)
@@ -248,7 +248,7 @@ func TestBugDefaultObjectStoreFailsOnSmallDevShm(t *testing.T) {
 	}
 	cmd := exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c",
 		`mount -t tmpfs -o size=`+strconv.Itoa(shmMiB)+`m tmpfs /dev/shm && exec "$@"`, "sh",
-		os.Args[0], "-test.run", "^TestBugDefaultObjectStoreFailsOnSmallDevShm$", "-test.count", "1", "-test.v")
+		os.Args[0], "-test.run", "^TestRegressionDefaultObjectStoreFailsOnSmallDevShm$", "-test.count", "1", "-test.v")
 	cmd.Env = append(os.Environ(), "GORAY_REVIEW_SMALL_SHM=1")
 	out, err := cmd.CombinedOutput()
 	if err != nil && strings.Contains(string(out), "mount:") {
@@ -257,3 +257,33 @@ func TestBugDefaultObjectStoreFailsOnSmallDevShm(t *testing.T) {
 	require.NoError(t, err, "embedded Init with a %d MiB /dev/shm:\n%s", shmMiB, out)
 }
 
+func init() {
+	goray.RegisterActor("review2.badctor", func() actor.Actor { panic("constructor failed") })
+}
+
+// TestRegressionConstructorPanicKillsTheNode used to fail: one NewActor of a kind whose
+// factory panics kills the node it is placed on: its raylet is stopped
+// by the root guardian (see raylet.TestRegressionConstructorPanicTakesDownRaylet
+// for the mechanism: keeper.Receive calls the producer, the raylet's
+// default strategy restarts the keeper ten times and escalates). In an
+// embedded cluster that is the only node: NewActor waits until the node
+// is declared dead and fails with "node died (missed N health checks…)",
+// the driver's job is FAILED, and every later NewActor fails with
+// "job … is FAILED". On a real cluster every actor of that node is lost.
+//
+// The fix: see the raylet test (recover the constructor's panic in the
+// keeper, report the actor dead with that cause; never let a keeper's
+// failure escalate to the raylet).
+func TestRegressionConstructorPanicKillsTheNode(t *testing.T) {
+	rt := boot(t, goray.WithHealthChecks(50*time.Millisecond, 3))
+	ctx := tctx(t, 10*time.Second)
+	_, err := rt.NewActor(ctx, "review2.badctor")
+	require.Error(t, err)
+	t.Logf("NewActor of a kind whose constructor panics: %v", err)
+	assert.Contains(t, err.Error(), "constructor failed", "the error should give the constructor's panic")
+
+	h, err := rt.NewActor(ctx, "more.tally")
+	require.NoError(t, err, "the node should survive a failing constructor")
+	assert.Equal(t, 1, askN(t, h, &bump{By: 1}))
+	assert.Equal(t, gcs.NodeAlive, nodeInfo(t, rt, rt.NodeID()).State)
+}

@@ -19,18 +19,22 @@ const embeddedStoreCap = 1 << 30
 // never fails on a host (or container) with a small /dev/shm; that cap is
 // logged.
 func defaultStoreMemory(embedded bool, log *slog.Logger) uint64 {
-	size := raylet.PhysicalMemory() / 10 * 3
+	size := max(raylet.PhysicalMemory()/10*3, minStoreMemory)
 	if embedded {
 		size = min(size, embeddedStoreCap)
 	}
 	var st unix.Statfs_t
 	if unix.Statfs("/dev/shm", &st) == nil {
 		free := st.Bavail * uint64(st.Bsize)
-		if size == 0 || size > free/2 {
+		if size > free/2 {
 			log.Warn("goray: object store capped at half of /dev/shm's free space; enlarge /dev/shm (docker: --shm-size) or set the object store memory",
 				"wanted", size, "size", free/2)
 			size = free / 2
 		}
 	}
-	return max(size/4096*4096, 64<<20)
+	return size / 4096 * 4096
 }
+
+// minStoreMemory is the least a default store asks for, unless /dev/shm
+// has less room.
+const minStoreMemory = 64 << 20

@@ -9,8 +9,8 @@ import (
 // returned by Spawn carry a direct reference to the actor, so sending to
 // them costs no lookup.
 type PID struct {
-	Node string
-	ID   string
+	Node string `json:"node"`
+	ID   string `json:"id"`
 	proc process
 }
 

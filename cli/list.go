@@ -15,12 +15,19 @@ func runList(ctx context.Context, args []string, out io.Writer) error {
 	fs := newFlags("list", out)
 	format := fs.String("format", "table", "output `format`: table or json")
 	sessionDir := fs.String("session", "", "the session `dir`ectory (default: the latest)")
-	if len(args) == 0 {
+	// The kind may come before or after the flags.
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
 		return usageError{errors.New("list what? nodes, actors or jobs")}
 	}
-	what := args[0]
-	if err := parse(fs, args[1:]); err != nil {
+	what := fs.Arg(0)
+	if err := parse(fs, fs.Args()[1:]); err != nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("unexpected arguments %q", fs.Args())}
 	}
 	if *format != "table" && *format != "json" {
 		return usageError{fmt.Errorf("--format %q: want table or json", *format)}

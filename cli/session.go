@@ -33,6 +33,9 @@ type nodeFile struct {
 	ClusterURL string    `json:"cluster_url"`
 	Log        string    `json:"log"`
 	Started    time.Time `json:"started"`
+	// ProcStart is the process's start time in /proc (clock ticks after
+	// boot): a pid reused by another process does not match it.
+	ProcStart uint64 `json:"proc_start,omitempty"`
 	// The node's TLS files, when it requires TLS: tools on the host use
 	// them to reach it.
 	TLSCert string `json:"tls_cert,omitempty"`
@@ -46,6 +49,9 @@ func latestSession() string { return filepath.Join(goray.SessionRoot(), "session
 func newSession() (*session, error) {
 	root := goray.SessionRoot()
 	if err := os.MkdirAll(root, 0o700); err != nil {
+		return nil, err
+	}
+	if err := checkPrivate(root); err != nil {
 		return nil, err
 	}
 	dir := filepath.Join(root, fmt.Sprintf("session_%s_%d", time.Now().Format("2006-01-02_15-04-05"), os.Getpid()))
@@ -68,10 +74,32 @@ func openSession(dir string) (*session, error) {
 	}
 	real, err := filepath.EvalSymlinks(dir)
 	if err != nil {
-		return nil, fmt.Errorf("no goray session on this host (%s): start one with `goray start --head`, or join one with `goray start --address HOST:PORT`", dir)
+		return nil, fmt.Errorf("%w on this host (%s): start one with `goray start --head`, or join one with `goray start --address HOST:PORT`", errNoSession, dir)
+	}
+	for _, d := range []string{filepath.Dir(dir), real} {
+		if err := checkPrivate(d); err != nil {
+			return nil, err
+		}
 	}
 	s := &session{dir: real}
 	return s, s.mkdirs()
+}
+
+// errNoSession: nothing was ever started on this host.
+var errNoSession = errors.New("no goray session")
+
+// checkPrivate refuses a directory that another user owns or may write:
+// it holds the cluster token and the pids `goray stop` signals.
+func checkPrivate(dir string) error {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if ok && int(st.Uid) != os.Geteuid() || fi.Mode().Perm()&0o022 != 0 {
+		return fmt.Errorf("%s is not private (owner uid %d, mode %v): remove it or set TMPDIR elsewhere; it would hold the cluster token", dir, st.Uid, fi.Mode().Perm())
+	}
+	return nil
 }
 
 func (s *session) mkdirs() error {
@@ -117,21 +145,13 @@ func (s *session) nodes() ([]nodeFile, error) {
 			continue
 		}
 		var n nodeFile
-		if json.Unmarshal(data, &n) != nil || !processAlive(n.PID) {
+		if json.Unmarshal(data, &n) != nil || !processAlive(n.PID, n.ProcStart) {
 			os.Remove(p)
 			continue
 		}
 		out = append(out, n)
 	}
 	return out, nil
-}
-
-func processAlive(pid int) bool {
-	if pid <= 0 {
-		return false
-	}
-	err := syscall.Kill(pid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
 // pickNode picks a running node of the session to talk to: the head if

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/goray-dev/goray"
+	"github.com/goray-dev/goray/gcs"
 )
 
 type startFlags struct {
@@ -84,6 +85,11 @@ func runStart(ctx context.Context, args []string, out io.Writer) error {
 	}
 	if _, err := f.initOptions(&session{}); err != nil {
 		return err // bad flags: before any session directory is made
+	}
+	if !f.head && f.tokenFile == "" && f.sessionDir == "" {
+		if _, err := os.Stat(filepath.Join(latestSession(), "token")); err != nil {
+			return usageError{errors.New("no cluster token on this host: copy the head's token file (in its session directory) here and pass --token-file FILE")}
+		}
 	}
 	s, err := f.session()
 	if err != nil {
@@ -212,13 +218,20 @@ func serveNode(ctx context.Context, f *startFlags, s *session, out io.Writer) er
 	if err != nil {
 		return err
 	}
-	if f.head {
-		if err := copyToken(rt.Token(), s.tokenFile()); err != nil {
-			slog.Warn("goray: could not write the session's token file", "err", err)
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		if err := rt.Shutdown(sctx); err != nil {
+			slog.Error("goray: shutdown", "err", err)
 		}
+	}()
+	// Every node leaves the token in its session, so that tools on its
+	// host (status, list) can reach the cluster.
+	if err := copyToken(rt.Token(), s.tokenFile()); err != nil {
+		slog.Warn("goray: could not write the session's token file", "err", err)
 	}
 	n := nodeFile{
-		Name: f.nodeName, PID: os.Getpid(), Head: f.head, NodeID: rt.NodeID(),
+		Name: f.nodeName, PID: os.Getpid(), ProcStart: selfStart(), Head: f.head, NodeID: rt.NodeID(),
 		ClientURL: rt.ClientURL(), ClusterURL: rt.Address(), Log: s.logFile(f.nodeName), Started: time.Now(),
 		TLSCert: abs(f.tlsCert), TLSKey: abs(f.tlsKey), TLSCA: abs(f.tlsCA),
 	}
@@ -229,9 +242,7 @@ func serveNode(ctx context.Context, f *startFlags, s *session, out io.Writer) er
 	<-ctx.Done()
 	slog.Info("goray: node stopping")
 	s.removeNode(f.nodeName)
-	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	return rt.Shutdown(sctx)
+	return nil
 }
 
 func (f *startFlags) initOptions(s *session) ([]goray.InitOption, error) {
@@ -241,11 +252,28 @@ func (f *startFlags) initOptions(s *session) ([]goray.InitOption, error) {
 			return nil, usageError{fmt.Errorf("--resources %q: %v (want a JSON object of numbers)", f.resources, err)}
 		}
 	}
-	if f.cpus >= 0 {
-		res["CPU"] = f.cpus
+	for _, q := range []struct {
+		name string
+		v    float64
+	}{{"CPU", f.cpus}, {"GPU", f.gpus}} {
+		switch {
+		case q.v == -1: // not given: detected
+		case q.v < 0:
+			return nil, usageError{fmt.Errorf("--num-%ss %v: want a count of 0 or more", strings.ToLower(q.name), q.v)}
+		default:
+			res[q.name] = q.v
+		}
 	}
-	if f.gpus >= 0 {
-		res["GPU"] = f.gpus
+	if err := gcs.Resources(res).Validate(); err != nil {
+		return nil, usageError{fmt.Errorf("--resources: %v", err)}
+	}
+	switch {
+	case f.period < 10*time.Millisecond:
+		return nil, usageError{fmt.Errorf("--health-check-period %v: at least 10ms", f.period)}
+	case f.failures < 1:
+		return nil, usageError{fmt.Errorf("--health-check-failures %d: at least 1", f.failures)}
+	case f.port < 0 || f.port > 65535:
+		return nil, usageError{fmt.Errorf("--port %d: want 0–65535", f.port)}
 	}
 	var labels map[string]string
 	if f.labels != "" {
@@ -284,7 +312,7 @@ func (f *startFlags) initOptions(s *session) ([]goray.InitOption, error) {
 	if tokenFile == "" {
 		tokenFile = s.tokenFile()
 	}
-	return append(opts, goray.WithAddress(f.address), goray.WithTokenFile(tokenFile)), nil
+	return append(opts, goray.WithAddress(f.address), goray.WithTokenFile(abs(tokenFile))), nil
 }
 
 // abs makes a file name absolute, since the node runs in its own session

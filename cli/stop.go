@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"syscall"
@@ -17,6 +18,10 @@ func runStop(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	s, err := openSession(*sessionDir)
+	if errors.Is(err, errNoSession) {
+		fmt.Fprintln(out, "No goray nodes run on this host.")
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -43,7 +48,7 @@ func runStop(ctx context.Context, args []string, out io.Writer) error {
 				fmt.Fprintf(out, "Node %s (pid %d): %v\n", n.Name, n.PID, err)
 				continue
 			}
-			if waitExit(ctx, n.PID, *grace) {
+			if waitExit(ctx, n, *grace) {
 				fmt.Fprintf(out, "Stopped node %s (pid %d).\n", n.Name, n.PID)
 			} else {
 				_ = syscall.Kill(n.PID, syscall.SIGKILL)
@@ -55,13 +60,13 @@ func runStop(ctx context.Context, args []string, out io.Writer) error {
 	return nil
 }
 
-func waitExit(ctx context.Context, pid int, within time.Duration) bool {
+func waitExit(ctx context.Context, n nodeFile, within time.Duration) bool {
 	deadline := time.Now().Add(within)
 	for time.Now().Before(deadline) && ctx.Err() == nil {
-		if !processAlive(pid) {
+		if !processAlive(n.PID, n.ProcStart) {
 			return true
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return !processAlive(pid)
+	return !processAlive(n.PID, n.ProcStart)
 }

@@ -40,7 +40,12 @@ func TestCLIErrors(t *testing.T) {
 		{[]string{"list", "things"}, 2, `list "things": want nodes, actors or jobs`},
 		{[]string{"list", "nodes", "--format", "xml"}, 2, "want table or json"},
 		{[]string{"status"}, 1, "goray start --head"},
-		{[]string{"stop"}, 1, "no goray session"}, // nothing was ever started here
+		{[]string{"list", "nodes", "actors"}, 2, "unexpected arguments"},
+		{[]string{"list", "-h"}, 0, "-format"},
+		{[]string{"start", "--address", "127.0.0.1:1"}, 2, "no cluster token on this host"},
+		{[]string{"start", "--head", "--health-check-failures", "0"}, 2, "at least 1"},
+		{[]string{"start", "--head", "--num-cpus", "-2"}, 2, "--num-cpus"},
+		{[]string{"stop"}, 0, "No goray nodes run on this host."},
 		{[]string{"help"}, 0, "Usage:"},
 	} {
 		code, out := c.exitCode(tc.args...)

@@ -41,6 +41,8 @@ func (r *raylet) spawn(c *actor.Context, info gcs.ActorInfo) {
 		return
 	}
 	r.host(&hosted{info: info, keeper: pid})
+	r.byKeeper[pid.ID] = info.ID
+	c.Watch(pid)
 	r.reportLater(c)
 }
 

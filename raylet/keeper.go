@@ -2,6 +2,7 @@ package raylet
 
 import (
 	"fmt"
+	"sync/atomic"
 
 	"github.com/goray-dev/goray/actor"
 	"github.com/goray-dev/goray/supervisor"
@@ -29,8 +30,11 @@ type (
 		pid *actor.PID
 	}
 	hostedRestarted struct{ id, cause string }
-	hostedEnded     struct{ id, cause string }
-	stopHosted      struct{ cause string }
+	hostedEnded     struct {
+		id, cause string
+		spawn     bool // it never started
+	}
+	stopHosted struct{ cause string }
 )
 
 func (k *keeper) props() *actor.Props {
@@ -42,9 +46,24 @@ func (k *keeper) props() *actor.Props {
 func (k *keeper) Receive(c *actor.Context) {
 	switch m := c.Message().(type) {
 	case actor.Started:
-		child, err := c.SpawnNamed(actor.PropsFromProducer(k.producer, actor.WithMiddleware(guard(k.id))), "actor")
+		// The first instance is made here, so that a constructor that
+		// panics fails the creation itself; restarts use produce.
+		first := k.produce()
+		if b, ok := first.(broken); ok {
+			c.Send(k.raylet, hostedEnded{id: k.id, cause: b.cause, spawn: true})
+			c.Stop(c.Self())
+			return
+		}
+		var made atomic.Bool
+		producer := func() actor.Actor {
+			if made.CompareAndSwap(false, true) {
+				return first
+			}
+			return k.produce()
+		}
+		child, err := c.SpawnNamed(actor.PropsFromProducer(producer, actor.WithMiddleware(guard(k.id))), "actor")
 		if err != nil {
-			c.Send(k.raylet, hostedEnded{id: k.id, cause: fmt.Sprintf("could not start: %v", err)})
+			c.Send(k.raylet, hostedEnded{id: k.id, cause: fmt.Sprintf("could not start: %v", err), spawn: true})
 			c.Stop(c.Self())
 			return
 		}
@@ -69,6 +88,33 @@ func (k *keeper) Receive(c *actor.Context) {
 	}
 }
 
+// produce makes an instance of the actor. A constructor that panics
+// yields a stand-in that fails at once with constructorPanicked, which
+// the keeper's strategy stops for good: the panic must neither fail the
+// keeper (and through it the raylet) nor leave a restart unfinished.
+func (k *keeper) produce() (a actor.Actor) {
+	defer func() {
+		if r := recover(); r != nil {
+			a = broken{cause: fmt.Sprintf("could not start: the constructor panicked: %v", r)}
+		}
+	}()
+	return k.producer()
+}
+
+// constructorPanicked is the failure of a broken instance.
+type constructorPanicked struct{ cause string }
+
+func (p constructorPanicked) String() string { return p.cause }
+
+// broken stands in for an instance whose constructor panicked.
+type broken struct{ cause string }
+
+func (b broken) Receive(c *actor.Context) {
+	if _, ok := c.Message().(actor.Started); ok {
+		panic(constructorPanicked(b))
+	}
+}
+
 // keeperStrategy applies the actor's restart limit and reports what it
 // decided; past the limit the actor stops (it never escalates to the
 // raylet).
@@ -78,6 +124,10 @@ type keeperStrategy struct {
 }
 
 func (s keeperStrategy) Decide(reason any, stats *supervisor.Stats) supervisor.Decision {
+	if p, ok := reason.(constructorPanicked); ok {
+		s.k.failure = p.cause // restarting would panic again
+		return supervisor.Decision{Directive: supervisor.Stop}
+	}
 	d := s.inner.Decide(reason, stats)
 	cause := fmt.Sprintf("crashed: %v", reason)
 	if kl, ok := reason.(killed); ok {

@@ -13,6 +13,7 @@ import (
 	"github.com/goray-dev/goray/actor"
 	"github.com/goray-dev/goray/bus"
 	"github.com/goray-dev/goray/gcs"
+	"github.com/goray-dev/goray/supervisor"
 )
 
 // Config configures a raylet.
@@ -66,10 +67,13 @@ func Start(ctx context.Context, node *bus.Node, cfg Config) (*Raylet, error) {
 			BusNode: node.Name(), Address: cfg.Address, Labels: cfg.Labels,
 			Total: total, Kinds: Kinds(), Head: cfg.IsHead, Role: cfg.Role,
 		},
-		hosted: make(map[string]*hosted), used: gcs.Resources{}, registered: make(chan struct{}),
+		hosted: make(map[string]*hosted), byKeeper: make(map[string]string), used: gcs.Resources{}, registered: make(chan struct{}),
 	}
 	rl := &Raylet{sys: node.System(), r: r, cancel: cancel, stopped: make(chan struct{})}
-	props := actor.PropsFromProducer(func() actor.Actor { return r }, actor.WithMiddleware(rl.onStopped))
+	// A keeper that fails (a bug in hosted code that got past it) stops,
+	// and its actor is reported dead; it never takes the raylet down.
+	stopKeepers := supervisor.OneForOne(supervisor.WithDecider(func(any) supervisor.Directive { return supervisor.Stop }))
+	props := actor.PropsFromProducer(func() actor.Actor { return r }, actor.WithMiddleware(rl.onStopped), actor.WithSupervisor(stopKeepers))
 	pid, err := rl.sys.SpawnNamed(props, gcs.RayletName)
 	if err != nil {
 		cancel()
@@ -143,7 +147,8 @@ type raylet struct {
 	lastCheck  time.Time
 	hello      bool // a NodeHello is in flight
 	hosted     map[string]*hosted
-	used       gcs.Resources // what the hosted actors hold, summed
+	byKeeper   map[string]string // keeper actor id -> hosted actor id
+	used       gcs.Resources     // what the hosted actors hold, summed
 	reportSeq  uint64
 	reportDue  bool
 	registerGo bool // a registration is in flight
@@ -215,11 +220,23 @@ func (r *raylet) Receive(c *actor.Context) {
 	case hostedEnded:
 		if h := r.hosted[m.id]; h != nil {
 			r.unhost(m.id)
-			c.Send(r.gcs, &gcs.ActorDied{ID: m.id, NodeID: r.currentID(), Cause: m.cause})
+			c.Send(r.gcs, &gcs.ActorDied{ID: m.id, NodeID: r.currentID(), Cause: m.cause, Spawn: m.spawn})
 			r.reportLater(c)
 		}
 	case sendReport:
 		r.report(c)
+	case actor.Terminated:
+		// A keeper that failed (rather than stopped after reporting,
+		// whose report may still be queued behind this signal) ends its
+		// actor.
+		if id, ok := r.byKeeper[m.PID.ID]; ok {
+			delete(r.byKeeper, m.PID.ID)
+			if h := r.hosted[id]; h != nil && h.keeper.Equal(m.PID) && m.Reason == actor.ReasonFailed {
+				r.unhost(id)
+				c.Send(r.gcs, &gcs.ActorDied{ID: id, NodeID: r.currentID(), Cause: "its keeper failed"})
+				r.reportLater(c)
+			}
+		}
 	}
 }
 
