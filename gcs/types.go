@@ -7,6 +7,20 @@ import (
 	"github.com/goray-dev/goray/actor"
 )
 
+// parseState sets *s to the one of all whose name is b.
+func parseState[S interface {
+	~uint8
+	String() string
+}](s *S, b []byte, all ...S) error {
+	for _, v := range all {
+		if v.String() == string(b) {
+			*s = v
+			return nil
+		}
+	}
+	return fmt.Errorf("gcs: unknown %T %q", *s, b)
+}
+
 // NodeState is a node's place in its life: alive until it misses too
 // many health checks, stops, or is replaced; dead for good after that. A
 // node that comes back registers anew under a new id.
@@ -22,15 +36,7 @@ const (
 func (s NodeState) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
 // UnmarshalText reads a state written by MarshalText.
-func (s *NodeState) UnmarshalText(b []byte) error {
-	for _, v := range []NodeState{NodeAlive, NodeDead} {
-		if v.String() == string(b) {
-			*s = v
-			return nil
-		}
-	}
-	return fmt.Errorf("gcs: unknown NodeState %q", b)
-}
+func (s *NodeState) UnmarshalText(b []byte) error { return parseState(s, b, NodeAlive, NodeDead) }
 
 func (s NodeState) String() string {
 	switch s {
@@ -60,13 +66,7 @@ func (s ActorState) MarshalText() ([]byte, error) { return []byte(s.String()), n
 
 // UnmarshalText reads a state written by MarshalText.
 func (s *ActorState) UnmarshalText(b []byte) error {
-	for _, v := range []ActorState{ActorPendingCreation, ActorAlive, ActorRestarting, ActorDead} {
-		if v.String() == string(b) {
-			*s = v
-			return nil
-		}
-	}
-	return fmt.Errorf("gcs: unknown ActorState %q", b)
+	return parseState(s, b, ActorPendingCreation, ActorAlive, ActorRestarting, ActorDead)
 }
 
 func (s ActorState) String() string {
@@ -99,13 +99,7 @@ func (s JobState) MarshalText() ([]byte, error) { return []byte(s.String()), nil
 
 // UnmarshalText reads a state written by MarshalText.
 func (s *JobState) UnmarshalText(b []byte) error {
-	for _, v := range []JobState{JobRunning, JobSucceeded, JobFailed} {
-		if v.String() == string(b) {
-			*s = v
-			return nil
-		}
-	}
-	return fmt.Errorf("gcs: unknown JobState %q", b)
+	return parseState(s, b, JobRunning, JobSucceeded, JobFailed)
 }
 
 func (s JobState) String() string {
