@@ -98,9 +98,13 @@ func (h *ActorHandle) Ask(ctx context.Context, msg any) (any, error) {
 		}
 		if h.retries >= 0 && retried >= h.retries {
 			if !crashed {
-				// Its node went down: the GCS knows (or will soon)
-				// whether the actor is dead for good, and why.
-				if _, err := h.resolve(ctx); errors.As(err, new(*ActorDiedError)) {
+				// Its node went down: if the GCS already knows the actor
+				// is dead for good, its cause says more. It is not
+				// worth waiting for: the call has failed either way.
+				lctx, cancel := context.WithTimeout(ctx, staleWait)
+				_, err := h.resolve(lctx)
+				cancel()
+				if errors.As(err, new(*ActorDiedError)) {
 					return nil, err
 				}
 			}

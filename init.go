@@ -59,7 +59,9 @@ type Runtime struct {
 	deadNodes map[string]bool
 	stopWatch func()
 
-	closed atomic.Bool
+	closed      atomic.Bool
+	shutdown    sync.Once
+	shutdownErr error
 }
 
 // Init starts goray in this process. With no address (option or
@@ -366,16 +368,25 @@ func (rt *Runtime) serveForever() {
 
 // Shutdown ends the job (its non-detached actors die), leaves the
 // cluster and stops everything Init started, in reverse order. Calls on
-// the Runtime and its handles fail with ErrShutdown afterwards; a second
-// Shutdown does nothing.
+// the Runtime and its handles fail with ErrShutdown from its start;
+// concurrent and later calls wait for the first to finish and return its
+// result.
 func (rt *Runtime) Shutdown(ctx context.Context) error {
-	if rt.job.ID != "" && !rt.closed.Load() {
-		if _, err := rt.request(ctx, &gcs.FinishJob{JobID: rt.job.ID}); err != nil {
+	rt.shutdown.Do(func() {
+		rt.closed.Store(true)
+		rt.shutdownErr = rt.teardown(ctx)
+	})
+	return rt.shutdownErr
+}
+
+func (rt *Runtime) teardown(ctx context.Context) error {
+	if rt.job.ID != "" {
+		fctx, cancel := boundedContext(ctx, 10*time.Second)
+		_, err := rt.sys.Request(fctx, rt.gcsPID, &gcs.FinishJob{JobID: rt.job.ID})
+		cancel()
+		if err != nil {
 			rt.log.Warn("goray: could not tell the GCS the job ended; it ends when the node leaves", "job", rt.job.ID, "err", err)
 		}
-	}
-	if !rt.closed.CompareAndSwap(false, true) {
-		return nil
 	}
 	var errs []error
 	if rt.stopWatch != nil {

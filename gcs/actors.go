@@ -129,12 +129,13 @@ func (g *gcs) pickAmong(a *ActorInfo, drivers bool) *NodeInfo {
 // place reserves a's resources on n and asks n's raylet to start it.
 func (g *gcs) place(a *ActorInfo, n *NodeInfo) {
 	a.NodeID = n.ID
-	g.placedAt[a.ID] = time.Now().UnixNano()
+	g.placeSeq[n.ID]++
+	g.placedSeq[a.ID] = g.placeSeq[n.ID]
 	g.ledger[n.ID].sub(a.Spec.Resources)
 	g.refreshAvailable(n)
 	g.addToNode(a)
 	c := *a
-	g.sys.Send(RayletPID(n.BusNode), &SpawnActor{Actor: c})
+	g.sys.Send(RayletPID(n.BusNode), &SpawnActor{Actor: c, Epoch: g.epoch, Seq: g.placeSeq[n.ID]})
 }
 
 // schedule places the pending actors that fit now, oldest first.
@@ -219,6 +220,7 @@ func (g *gcs) onDied(m *ActorDied) {
 // actorLost handles an actor whose node is gone: it restarts elsewhere if
 // restarts remain, else it is dead.
 func (g *gcs) actorLost(a *ActorInfo, cause string) {
+	placed := a.NodeID != "" // an unplaced one waits in pending already
 	g.release(a)
 	if a.RestartsLeft() == 0 {
 		g.die(a, cause)
@@ -226,7 +228,9 @@ func (g *gcs) actorLost(a *ActorInfo, cause string) {
 	}
 	a.Restarts++
 	a.State = ActorRestarting
-	g.pending = append(g.pending, a.ID)
+	if placed {
+		g.pending = append(g.pending, a.ID)
+	}
 	g.saveActor(a)
 	g.actorEvent(a)
 	// Creators waiting for its first start get the handle now, as for
@@ -235,7 +239,8 @@ func (g *gcs) actorLost(a *ActorInfo, cause string) {
 		g.replyActor(c, a, nil)
 	}
 	delete(g.creators, a.ID)
-	g.log.Info("gcs: actor restarting on another node", "actor", a.ID, "restarts", a.Restarts, "cause", cause)
+	g.log.Info("gcs: actor restarting", "actor", a.ID, "restarts", a.Restarts, "cause", cause)
+	g.schedule()
 }
 
 // die makes a dead for good; a must hold no reservation.

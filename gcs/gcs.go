@@ -129,9 +129,10 @@ type gcs struct {
 	ledger    map[string]Resources // total minus what placed actors reserve
 	reported  map[string]ResourceReport
 	misses    map[string]int
-	checking  map[string]bool // a health check is in flight
-	mismatch  map[string]int  // checks in a row whose hosted count disagreed
-	placedAt  map[string]int64
+	checking  map[string]bool   // a health check is in flight
+	mismatch  map[string]int    // checks in a row whose hosted count disagreed
+	placeSeq  map[string]uint64 // per node: the last placement's number
+	placedSeq map[string]uint64 // per actor: its placement's number
 	byNode    map[string]map[string]struct{}
 
 	actors     map[string]*ActorInfo
@@ -162,7 +163,7 @@ func newGCS(cfg Config, sys *actor.System, conn *nats.Conn, subjects bus.Subject
 		nodes: make(map[string]*NodeInfo), ledger: make(map[string]Resources),
 		reported: make(map[string]ResourceReport), misses: make(map[string]int),
 		checking: make(map[string]bool), byNode: make(map[string]map[string]struct{}),
-		mismatch: make(map[string]int), placedAt: make(map[string]int64),
+		mismatch: make(map[string]int), placeSeq: make(map[string]uint64), placedSeq: make(map[string]uint64),
 		actors: make(map[string]*ActorInfo), named: make(map[nameKey]string),
 		creators: make(map[string][]*actor.PID), waiters: make(map[string][]waiter),
 		jobs: make(map[string]*JobInfo), kv: make(map[string]map[string][]byte),
@@ -390,7 +391,6 @@ func (g *gcs) rebuildIndexes() {
 		g.pending = append(g.pending, id)
 	}
 	for _, a := range lost {
-		a.NodeID = "" // no reservation to give back
 		g.actorLost(a, "node died (while the GCS was down)")
 	}
 	for _, id := range g.nodeOrder {

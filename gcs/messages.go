@@ -65,6 +65,9 @@ type (
 		NodeID string   `cbor:"1,keyasint"`
 		Epoch  uint64   `cbor:"2,keyasint"`
 		Actors []string `cbor:"3,keyasint,omitempty"`
+		// Seq is the last placement of this epoch the raylet had handled
+		// when it made the list; later ones cannot be in it.
+		Seq uint64 `cbor:"4,keyasint,omitempty"`
 	}
 
 	// RegisterJob → JobReply: a driver starts. Namespace empty: the job
@@ -203,6 +206,10 @@ type (
 	// start an actor here.
 	SpawnActor struct {
 		Actor ActorInfo `cbor:"1,keyasint"`
+		// Epoch and Seq order the placements made on a node by one GCS:
+		// a Resync says up to which one the raylet's list accounts for.
+		Epoch uint64 `cbor:"2,keyasint"`
+		Seq   uint64 `cbor:"3,keyasint"`
 	}
 	// StopActor (no reply): stop a hosted actor. NoRestart false makes it
 	// fail as if it crashed, so its supervisor may restart it.

@@ -125,6 +125,7 @@ func (g *gcs) markDead(id, cause string) {
 	n.Available = Resources{}
 	delete(g.misses, id)
 	delete(g.mismatch, id)
+	delete(g.placeSeq, id)
 	delete(g.reported, id)
 	delete(g.ledger, id)
 	g.saveNode(n)
@@ -202,10 +203,14 @@ func (g *gcs) resync(m *Resync) {
 			g.sys.Send(RayletPID(n.BusNode), &StopActor{ID: id, NoRestart: true, Cause: "unknown to the GCS after its restart"})
 		}
 	}
-	// Placements younger than two periods may still be on their way.
-	settled := time.Now().Add(-2 * g.cfg.HealthPeriod).UnixNano()
+	// Placements the raylet had not handled when it made the list may
+	// still be on their way; recovered ones (number 0) are not.
+	seq := m.Seq
+	if m.Epoch != g.epoch {
+		seq = 0
+	}
 	for _, id := range slices.Sorted(maps.Keys(g.byNode[m.NodeID])) {
-		if !hosted[id] && g.placedAt[id] < settled {
+		if !hosted[id] && g.placedSeq[id] <= seq {
 			g.actorLost(g.actors[id], "lost by its node (it no longer hosts it)")
 		}
 	}
@@ -233,7 +238,7 @@ func (g *gcs) release(a *ActorInfo) {
 	if set := g.byNode[a.NodeID]; set != nil {
 		delete(set, a.ID)
 	}
-	delete(g.placedAt, a.ID)
+	delete(g.placedSeq, a.ID)
 	a.NodeID, a.PID = "", nil
 	g.schedule() // the room may fit an actor that waits
 }

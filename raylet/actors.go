@@ -10,7 +10,12 @@ import (
 
 // spawn starts an actor the GCS placed here, under a keeper that applies
 // its restart policy.
-func (r *raylet) spawn(c *actor.Context, info gcs.ActorInfo) {
+func (r *raylet) spawn(c *actor.Context, m *gcs.SpawnActor) {
+	if m.Epoch != r.seqEpoch {
+		r.seqEpoch, r.lastSeq = m.Epoch, 0
+	}
+	r.lastSeq = max(r.lastSeq, m.Seq)
+	info := m.Actor
 	id := r.currentID()
 	if info.NodeID != id {
 		// Placed under an identity this node no longer has: the GCS

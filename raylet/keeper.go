@@ -18,6 +18,7 @@ type keeper struct {
 	raylet   *actor.PID
 	sys      *actor.System
 
+	self     *actor.PID
 	child    *actor.PID
 	stopping bool   // stopped on purpose: nothing to report
 	failure  string // the crash that ended it
@@ -25,12 +26,19 @@ type keeper struct {
 
 // Messages between a raylet and its keepers.
 type (
+	// Every report names its keeper: one that was told to stop may still
+	// report, and must not be taken for the keeper of a newer copy.
 	hostedStarted struct {
-		id  string
-		pid *actor.PID
+		keeper *actor.PID
+		id     string
+		pid    *actor.PID
 	}
-	hostedRestarted struct{ id, cause string }
-	hostedEnded     struct {
+	hostedRestarted struct {
+		keeper    *actor.PID
+		id, cause string
+	}
+	hostedEnded struct {
+		keeper    *actor.PID
 		id, cause string
 		spawn     bool // it never started
 	}
@@ -46,11 +54,12 @@ func (k *keeper) props() *actor.Props {
 func (k *keeper) Receive(c *actor.Context) {
 	switch m := c.Message().(type) {
 	case actor.Started:
+		k.self = c.Self()
 		// The first instance is made here, so that a constructor that
 		// panics fails the creation itself; restarts use produce.
 		first := k.produce()
 		if b, ok := first.(broken); ok {
-			c.Send(k.raylet, hostedEnded{id: k.id, cause: b.cause, spawn: true})
+			c.Send(k.raylet, hostedEnded{keeper: k.self, id: k.id, cause: b.cause, spawn: true})
 			c.Stop(c.Self())
 			return
 		}
@@ -63,13 +72,13 @@ func (k *keeper) Receive(c *actor.Context) {
 		}
 		child, err := c.SpawnNamed(actor.PropsFromProducer(producer, actor.WithMiddleware(guard(k.id))), "actor")
 		if err != nil {
-			c.Send(k.raylet, hostedEnded{id: k.id, cause: fmt.Sprintf("could not start: %v", err), spawn: true})
+			c.Send(k.raylet, hostedEnded{keeper: k.self, id: k.id, cause: fmt.Sprintf("could not start: %v", err), spawn: true})
 			c.Stop(c.Self())
 			return
 		}
 		k.child = child
 		c.Watch(child)
-		c.Send(k.raylet, hostedStarted{id: k.id, pid: child})
+		c.Send(k.raylet, hostedStarted{keeper: k.self, id: k.id, pid: child})
 	case crash:
 		c.Send(k.child, m)
 	case stopHosted:
@@ -81,7 +90,7 @@ func (k *keeper) Receive(c *actor.Context) {
 			if cause == "" {
 				cause = "the actor stopped itself"
 			}
-			c.Send(k.raylet, hostedEnded{id: k.id, cause: cause})
+			c.Send(k.raylet, hostedEnded{keeper: k.self, id: k.id, cause: cause})
 			k.stopping = true
 			c.Stop(c.Self())
 		}
@@ -134,7 +143,7 @@ func (s keeperStrategy) Decide(reason any, stats *supervisor.Stats) supervisor.D
 		cause = kl.cause
 	}
 	if d.Directive == supervisor.Restart {
-		s.k.sys.Send(s.k.raylet, hostedRestarted{id: s.k.id, cause: cause})
+		s.k.sys.Send(s.k.raylet, hostedRestarted{keeper: s.k.self, id: s.k.id, cause: cause})
 		return d
 	}
 	if s.k.left >= 0 {

@@ -153,6 +153,8 @@ type raylet struct {
 	reportDue  bool
 	registerGo bool // a registration is in flight
 	spawned    uint64
+	seqEpoch   uint64 // the GCS epoch of the last placement handled
+	lastSeq    uint64 // and its number
 }
 
 type hosted struct {
@@ -205,20 +207,20 @@ func (r *raylet) Receive(c *actor.Context) {
 			c.Stash() // the GCS placed it under the id it is about to give us
 			return
 		}
-		r.spawn(c, m.Actor)
+		r.spawn(c, m)
 	case *gcs.StopActor:
 		r.stopActor(c, m)
 	case hostedStarted:
-		if h := r.hosted[m.id]; h != nil {
+		if h := r.current(m.id, m.keeper); h != nil {
 			h.pid = m.pid
 			c.Send(r.gcs, &gcs.ActorStarted{ID: m.id, NodeID: r.currentID(), PID: m.pid})
 		}
 	case hostedRestarted:
-		if h := r.hosted[m.id]; h != nil {
+		if h := r.current(m.id, m.keeper); h != nil {
 			c.Send(r.gcs, &gcs.ActorRestarted{ID: m.id, NodeID: r.currentID(), Cause: m.cause})
 		}
 	case hostedEnded:
-		if h := r.hosted[m.id]; h != nil {
+		if h := r.current(m.id, m.keeper); h != nil {
 			r.unhost(m.id)
 			c.Send(r.gcs, &gcs.ActorDied{ID: m.id, NodeID: r.currentID(), Cause: m.cause, Spawn: m.spawn})
 			r.reportLater(c)
@@ -238,6 +240,14 @@ func (r *raylet) Receive(c *actor.Context) {
 			}
 		}
 	}
+}
+
+// current returns the hosted actor id if keeper is its keeper now.
+func (r *raylet) current(id string, keeper *actor.PID) *hosted {
+	if h := r.hosted[id]; h != nil && h.keeper.Equal(keeper) {
+		return h
+	}
+	return nil
 }
 
 func (r *raylet) currentID() string {
@@ -323,7 +333,11 @@ func (r *raylet) onHealthCheck(c *actor.Context, m *gcs.HealthCheck) {
 		// The GCS restarted, or its count of our actors is off: tell it
 		// what runs here.
 		r.epoch = m.Epoch
-		c.Send(r.gcs, &gcs.Resync{NodeID: id, Epoch: m.Epoch, Actors: slices.Sorted(maps.Keys(r.hosted))})
+		var seq uint64
+		if r.seqEpoch == m.Epoch {
+			seq = r.lastSeq
+		}
+		c.Send(r.gcs, &gcs.Resync{NodeID: id, Epoch: m.Epoch, Seq: seq, Actors: slices.Sorted(maps.Keys(r.hosted))})
 		r.reportLater(c)
 	}
 }
