@@ -46,8 +46,6 @@ func (r *raylet) spawn(c *actor.Context, m *gcs.SpawnActor) {
 		return
 	}
 	r.host(&hosted{info: info, keeper: pid})
-	r.byKeeper[pid.ID] = info.ID
-	c.Watch(pid)
 	r.reportLater(c)
 }
 

@@ -67,11 +67,14 @@ func Start(ctx context.Context, node *bus.Node, cfg Config) (*Raylet, error) {
 			BusNode: node.Name(), Address: cfg.Address, Labels: cfg.Labels,
 			Total: total, Kinds: Kinds(), Head: cfg.IsHead, Role: cfg.Role,
 		},
-		hosted: make(map[string]*hosted), byKeeper: make(map[string]string), used: gcs.Resources{}, registered: make(chan struct{}),
+		hosted: make(map[string]*hosted), used: gcs.Resources{}, registered: make(chan struct{}),
 	}
 	rl := &Raylet{sys: node.System(), r: r, cancel: cancel, stopped: make(chan struct{})}
-	// A keeper that fails (a bug in hosted code that got past it) stops,
-	// and its actor is reported dead; it never takes the raylet down.
+	// A keeper that fails (a bug in hosted code that got past it) stops;
+	// it never takes the raylet down. Its actor is gone, which the GCS
+	// learns when the hosted count disagrees and it asks for a Resync.
+	// (Watching every keeper instead costs O(n) per watch in the actor
+	// runtime.)
 	stopKeepers := supervisor.OneForOne(supervisor.WithDecider(func(any) supervisor.Directive { return supervisor.Stop }))
 	props := actor.PropsFromProducer(func() actor.Actor { return r }, actor.WithMiddleware(rl.onStopped), actor.WithSupervisor(stopKeepers))
 	pid, err := rl.sys.SpawnNamed(props, gcs.RayletName)
@@ -147,8 +150,7 @@ type raylet struct {
 	lastCheck  time.Time
 	hello      bool // a NodeHello is in flight
 	hosted     map[string]*hosted
-	byKeeper   map[string]string // keeper actor id -> hosted actor id
-	used       gcs.Resources     // what the hosted actors hold, summed
+	used       gcs.Resources // what the hosted actors hold, summed
 	reportSeq  uint64
 	reportDue  bool
 	registerGo bool // a registration is in flight
@@ -227,18 +229,6 @@ func (r *raylet) Receive(c *actor.Context) {
 		}
 	case sendReport:
 		r.report(c)
-	case actor.Terminated:
-		// A keeper that failed (rather than stopped after reporting,
-		// whose report may still be queued behind this signal) ends its
-		// actor.
-		if id, ok := r.byKeeper[m.PID.ID]; ok {
-			delete(r.byKeeper, m.PID.ID)
-			if h := r.hosted[id]; h != nil && h.keeper.Equal(m.PID) && m.Reason == actor.ReasonFailed {
-				r.unhost(id)
-				c.Send(r.gcs, &gcs.ActorDied{ID: id, NodeID: r.currentID(), Cause: "its keeper failed"})
-				r.reportLater(c)
-			}
-		}
 	}
 }
 
