@@ -168,12 +168,13 @@ func TestRegressionKillOfWaitingActorQueuesItTwice(t *testing.T) {
 // with a backlog would); it drops the first placement it gets (a lost
 // SpawnActor: what the mismatch resync is for).
 type slowRaylet struct {
-	mu     sync.Mutex
-	id     string
-	hosted map[string]bool
-	drop   bool
-	delay  time.Duration
-	busy   chan struct{}
+	mu      sync.Mutex
+	id      string
+	hosted  map[string]bool
+	drop    bool
+	delay   time.Duration
+	busy    chan struct{}
+	lastSeq uint64 // the last placement handled, as a raylet reports it
 }
 
 func (s *slowRaylet) Receive(c *actor.Context) {
@@ -195,9 +196,10 @@ func (s *slowRaylet) Receive(c *actor.Context) {
 		}
 		c.Respond(&gcs.HealthReply{NodeID: id, Hosted: len(ids)})
 		if m.Resync {
-			c.Send(gcs.PID(gcs.DefaultHead), &gcs.Resync{NodeID: id, Epoch: m.Epoch, Actors: ids})
+			c.Send(gcs.PID(gcs.DefaultHead), &gcs.Resync{NodeID: id, Epoch: m.Epoch, Actors: ids, Seq: s.lastSeq})
 		}
 	case *gcs.SpawnActor:
+		s.lastSeq = max(s.lastSeq, m.Seq)
 		if s.drop {
 			s.drop = false
 			return
@@ -245,7 +247,7 @@ func TestRegressionResyncDeclaresFreshPlacementLost(t *testing.T) {
 
 	// The first placement is lost: counts disagree, and after a few checks
 	// the GCS asks the node for its list.
-	_ = c.head.sys.RequestFuture(gcs.PID(gcs.DefaultHead), &gcs.CreateActor{Spec: gcs.ActorSpec{Kind: "gt.echo", MaxRestarts: 1}}, 5*time.Second)
+	lostOne := c.head.sys.RequestFuture(gcs.PID(gcs.DefaultHead), &gcs.CreateActor{Spec: gcs.ActorSpec{Kind: "gt.echo", Name: "dropped", Namespace: "ns", MaxRestarts: 1}}, 5*time.Second)
 	select {
 	case <-s.busy:
 	case <-time.After(5 * time.Second):
@@ -260,4 +262,12 @@ func TestRegressionResyncDeclaresFreshPlacementLost(t *testing.T) {
 		assert.True(t, strings.Contains(r.Err, "lost by its node"), r.Err)
 	}
 	assert.Equal(t, gcs.ActorAlive, r.Actor.State)
+
+	// The placement the node dropped is found lost by the resync and
+	// placed again, using its one restart.
+	res, err := lostOne.Result(bg(t, 5*time.Second))
+	require.NoError(t, err)
+	dropped := res.(*gcs.ActorReply).Actor
+	require.Eventually(t, func() bool { return c.actor(dropped.ID).State == gcs.ActorAlive }, 5*time.Second, 20*time.Millisecond)
+	assert.Equal(t, 1, c.actor(dropped.ID).Restarts)
 }
