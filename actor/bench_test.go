@@ -314,3 +314,34 @@ func measureIdleActors(tb testing.TB, n int) (bytesPerActor, goroutinesPerActor 
 	runtime.KeepAlive(pids)
 	return bytesPerActor, goroutinesPerActor
 }
+
+// BenchmarkWatchMany has one actor watch b.N others, then sees them all
+// stop: the cost per Watch and per Terminated as the watched set grows.
+func BenchmarkWatchMany(b *testing.B) {
+	sys := actor.NewSystem()
+	defer sys.Shutdown(context.Background())
+	targets := make([]*actor.PID, b.N)
+	for i := range targets {
+		targets[i] = sys.Spawn(actor.PropsFromFunc(func(*actor.Context) {}))
+	}
+	done := make(chan struct{})
+	left := b.N
+	b.ResetTimer()
+	watcher := sys.Spawn(actor.PropsFromFunc(func(c *actor.Context) {
+		switch m := c.Message().(type) {
+		case []*actor.PID:
+			for _, p := range m {
+				c.Watch(p)
+			}
+			for _, p := range m {
+				c.Stop(p)
+			}
+		case actor.Terminated:
+			if left--; left == 0 {
+				close(done)
+			}
+		}
+	}))
+	sys.Send(watcher, targets)
+	<-done
+}

@@ -182,8 +182,7 @@ func (c *Context) Poison(pid *PID) { c.sys.Poison(pid) }
 // gone, Terminated arrives at once.
 func (c *Context) Watch(pid *PID) {
 	x := c.ensureExtras()
-	var added bool
-	if x.watching, added = addPID(x.watching, pid); added {
+	if x.watching.add(pid) {
 		c.sys.resolve(pid).sendSystem(&sysWatch{watcher: c.self})
 	}
 }

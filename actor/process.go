@@ -36,8 +36,8 @@ const (
 // small.
 type extras struct {
 	children     children
-	watchers     []*PID
-	watching     []*PID
+	watchers     pidSet
+	watching     pidSet
 	behaviors    []ReceiveFunc
 	stash        []envelope
 	escalated    []*PID           // children suspended while a failure is escalated
@@ -206,13 +206,13 @@ func (c *Context) finishStop() {
 	}
 	t := &sysTerminated{pid: c.self, reason: c.deathReason}
 	if c.x != nil {
-		for _, w := range c.x.watchers {
+		for _, w := range c.x.watchers.all() {
 			c.sys.resolve(w).sendSystem(t)
 		}
 		// Those this actor watched can forget it, or long-lived actors
 		// would collect dead watchers.
 		unwatch := &sysUnwatch{watcher: c.self}
-		for _, pid := range c.x.watching {
+		for _, pid := range c.x.watching.all() {
 			c.sys.resolve(pid).sendSystem(unwatch)
 		}
 		for _, e := range c.x.stash {
@@ -344,19 +344,17 @@ func (c *Context) deliverTerminated(t *sysTerminated) {
 // unwatched removes pid from the watched set and reports whether it was
 // there.
 func (c *Context) unwatched(pid *PID) bool {
-	var removed bool
-	c.x.watching, removed = removePID(c.x.watching, pid)
-	return removed
+	return c.x.watching.remove(pid)
 }
 
 func (c *Context) addWatcher(w *PID) {
 	x := c.ensureExtras()
-	x.watchers, _ = addPID(x.watchers, w)
+	x.watchers.add(w)
 }
 
 func (c *Context) removeWatcher(w *PID) {
 	if c.x != nil {
-		c.x.watchers, _ = removePID(c.x.watchers, w)
+		c.x.watchers.remove(w)
 	}
 }
 

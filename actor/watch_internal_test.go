@@ -18,7 +18,7 @@ func TestDeadWatchersAreForgotten(t *testing.T) {
 		if _, ok := c.Message().(countWatchers); ok {
 			n := 0
 			if c.x != nil {
-				n = len(c.x.watchers)
+				n = c.x.watchers.len()
 			}
 			c.Respond(n)
 		}

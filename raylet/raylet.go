@@ -73,8 +73,6 @@ func Start(ctx context.Context, node *bus.Node, cfg Config) (*Raylet, error) {
 	// A keeper that fails (a bug in hosted code that got past it) stops;
 	// it never takes the raylet down. Its actor is gone, which the GCS
 	// learns when the hosted count disagrees and it asks for a Resync.
-	// (Watching every keeper instead costs O(n) per watch in the actor
-	// runtime.)
 	stopKeepers := supervisor.OneForOne(supervisor.WithDecider(func(any) supervisor.Directive { return supervisor.Stop }))
 	props := actor.PropsFromProducer(func() actor.Actor { return r }, actor.WithMiddleware(rl.onStopped), actor.WithSupervisor(stopKeepers))
 	pid, err := rl.sys.SpawnNamed(props, gcs.RayletName)
