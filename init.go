@@ -311,11 +311,7 @@ func (rt *Runtime) busConfig() bus.Config {
 }
 
 func (rt *Runtime) openStore() error {
-	size := rt.cfg.storeMem
-	if size == 0 {
-		size = defaultStoreMemory(rt.cfg.address == "" && !rt.cfg.head, rt.log)
-	}
-	store, err := plasma.Open(plasma.Config{Name: rt.sys.Node(), Capacity: size, Logger: rt.log})
+	store, err := plasma.Open(plasma.Config{Name: rt.sys.Node(), Capacity: rt.storeMemory(), Logger: rt.log})
 	if err != nil {
 		return fmt.Errorf("goray: object store: %w", err)
 	}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/goray-dev/goray/internal/sysmem"
 )
 
 // Config configures a node's store. The zero value is usable: every field
@@ -19,7 +21,8 @@ type Config struct {
 	Name string
 	// Dir holds the arena file: a tmpfs. Default /dev/shm.
 	Dir string
-	// Capacity is the arena's size in bytes. Default 30% of RAM.
+	// Capacity is the arena's size in bytes. Default DefaultCapacity(Dir):
+	// 30% of RAM, at most half of Dir's free space.
 	Capacity uint64
 	// SpillDir holds the store's directory for spilled objects (and
 	// fallback files). Default $TMPDIR/goray-spill.
@@ -59,16 +62,38 @@ const (
 // ErrConfig marks an invalid configuration.
 var ErrConfig = errors.New("plasma: invalid config")
 
+// DefaultCapacity is the arena size a store in dir gets when none is set:
+// DefaultCapacityShare of RAM (at least 64 MiB), capped at half of what
+// dir has free, so that the default fits a small tmpfs (a container's
+// 64 MiB /dev/shm) instead of failing. capped says the cap applied.
+func DefaultCapacity(dir string) (size uint64, capped bool) {
+	size = max(uint64(float64(sysmem.Total())*DefaultCapacityShare), minDefaultCapacity)
+	var st unix.Statfs_t
+	if unix.Statfs(dir, &st) == nil {
+		if free := st.Bavail * uint64(st.Bsize); size > free/2 {
+			size, capped = free/2, true
+		}
+	}
+	return size &^ (Alignment - 1), capped
+}
+
+// minDefaultCapacity is the least a default arena asks for, unless its
+// tmpfs has less room.
+const minDefaultCapacity = 64 << 20
+
 func (c *Config) setDefaults() error {
 	if c.Dir == "" {
 		c.Dir = DefaultDir
 	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
 	if c.Capacity == 0 {
-		var si unix.Sysinfo_t
-		if err := unix.Sysinfo(&si); err != nil {
-			return fmt.Errorf("plasma: read the memory size: %w", err)
+		var capped bool
+		if c.Capacity, capped = DefaultCapacity(c.Dir); capped {
+			c.Logger.Warn("plasma: the default arena is capped at half of its tmpfs's free space; enlarge it (docker: --shm-size) or set the capacity",
+				"dir", c.Dir, "capacity", formatBytes(c.Capacity))
 		}
-		c.Capacity = uint64(float64(uint64(si.Totalram)*uint64(si.Unit)) * DefaultCapacityShare)
 	}
 	c.Capacity &^= Alignment - 1
 	if c.Capacity > MaxCapacity {
@@ -94,9 +119,6 @@ func (c *Config) setDefaults() error {
 	}
 	if c.CreateGrace < 0 {
 		return fmt.Errorf("%w: negative create grace %v", ErrConfig, c.CreateGrace)
-	}
-	if c.Logger == nil {
-		c.Logger = slog.Default()
 	}
 	if c.Name == "" {
 		c.Name = "node"
