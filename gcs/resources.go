@@ -6,6 +6,8 @@ import (
 	"math"
 	"slices"
 	"strings"
+
+	"github.com/goray-dev/goray/internal/bytesize"
 )
 
 // Resources maps a resource name ("CPU", "GPU", "memory" or a custom
@@ -93,22 +95,9 @@ func (r Resources) String() string {
 // a plain number otherwise.
 func FormatQuantity(name string, v float64) string {
 	if name == Memory {
-		return formatBytes(v)
+		return bytesize.Format(uint64(max(v, 0)))
 	}
 	return strings.TrimSuffix(strings.TrimRight(fmt.Sprintf("%.4f", v), "0"), ".")
-}
-
-func formatBytes(v float64) string {
-	units := []string{"B", "KiB", "MiB", "GiB", "TiB"}
-	i := 0
-	for v >= 1024 && i < len(units)-1 {
-		v /= 1024
-		i++
-	}
-	if i == 0 {
-		return fmt.Sprintf("%.0f B", v)
-	}
-	return fmt.Sprintf("%.2f %s", v, units[i])
 }
 
 // utilization is the largest share used of any resource of total that

@@ -13,6 +13,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/goray-dev/goray/internal/bytesize"
 )
 
 // Arena is the shared-memory file that holds a node's objects, mapped into
@@ -87,12 +89,12 @@ func reserve(f *os.File, dir string, size uint64) error {
 		var st unix.Statfs_t
 		free := "unknown"
 		if unix.Statfs(dir, &st) == nil {
-			free = formatBytes(st.Bavail * uint64(st.Bsize))
+			free = bytesize.Format(st.Bavail * uint64(st.Bsize))
 		}
 		return fmt.Errorf("%w: %s needs %s, %s has %s free; lower the object store memory or enlarge %s (docker: --shm-size)",
-			ErrArenaSpace, f.Name(), formatBytes(size), dir, free, dir)
+			ErrArenaSpace, f.Name(), bytesize.Format(size), dir, free, dir)
 	}
-	return fmt.Errorf("plasma: reserve %s for the arena: %w", formatBytes(size), err)
+	return fmt.Errorf("plasma: reserve %s for the arena: %w", bytesize.Format(size), err)
 }
 
 // OpenArena maps an existing arena of size bytes, as a client process of
@@ -274,18 +276,4 @@ func exists(p string) bool {
 func olderThan(p string, d time.Duration) bool {
 	st, err := os.Stat(p)
 	return err == nil && time.Since(st.ModTime()) > d
-}
-
-// formatBytes prints a byte count for people.
-func formatBytes(n uint64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := uint64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/goray-dev/goray/internal/bytesize"
 	"github.com/goray-dev/goray/internal/sysmem"
 )
 
@@ -92,7 +93,7 @@ func (c *Config) setDefaults() error {
 		var capped bool
 		if c.Capacity, capped = DefaultCapacity(c.Dir); capped {
 			c.Logger.Warn("plasma: the default arena is capped at half of its tmpfs's free space; enlarge it (docker: --shm-size) or set the capacity",
-				"dir", c.Dir, "capacity", formatBytes(c.Capacity))
+				"dir", c.Dir, "capacity", bytesize.Format(c.Capacity))
 		}
 	}
 	c.Capacity &^= Alignment - 1

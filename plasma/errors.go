@@ -3,6 +3,8 @@ package plasma
 import (
 	"errors"
 	"fmt"
+
+	"github.com/goray-dev/goray/internal/bytesize"
 )
 
 // Errors the store returns; match them with errors.Is.
@@ -31,7 +33,7 @@ type ObjectStoreFullError struct {
 
 func (e *ObjectStoreFullError) Error() string {
 	msg := fmt.Sprintf("plasma: object store full: cannot create %v of %s: %s of %s used (%s pinned, %s held by readers)",
-		e.ID, formatBytes(e.Requested), formatBytes(e.Used), formatBytes(e.Capacity), formatBytes(e.Pinned), formatBytes(e.Held))
+		e.ID, bytesize.Format(e.Requested), bytesize.Format(e.Used), bytesize.Format(e.Capacity), bytesize.Format(e.Pinned), bytesize.Format(e.Held))
 	if e.SpillErr != "" {
 		msg += "; spilling failed: " + e.SpillErr
 	}

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/goray-dev/goray/internal/bytesize"
 )
 
 // fallbackState is the store's set of fallback files: objects that found
@@ -39,7 +41,7 @@ func newFallbackFile(path string, size uint64) (_ *fallbackFile, err error) {
 	}()
 	if size > 0 {
 		if err := unix.Fallocate(int(f.Fd()), 0, 0, int64(size)); err != nil {
-			return nil, fmt.Errorf("plasma: reserve %s for a fallback object: %w", formatBytes(size), err)
+			return nil, fmt.Errorf("plasma: reserve %s for a fallback object: %w", bytesize.Format(size), err)
 		}
 		if fb.rw, err = unix.Mmap(int(f.Fd()), 0, int(size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED); err != nil {
 			return nil, fmt.Errorf("plasma: map fallback file: %w", err)

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/goray-dev/goray/internal/bytesize"
 )
 
 // Store is a node's object store: the arena, the allocator and the table of
@@ -114,7 +116,7 @@ func Open(cfg Config) (*Store, error) {
 		s.wg.Add(1)
 		go s.spiller()
 	}
-	s.log.Info("plasma: store open", "arena", arena.Path(), "capacity", formatBytes(cfg.Capacity), "spill_dir", localDir)
+	s.log.Info("plasma: store open", "arena", arena.Path(), "capacity", bytesize.Format(cfg.Capacity), "spill_dir", localDir)
 	return s, nil
 }
 
@@ -128,7 +130,7 @@ func (s *Store) prefault() {
 		return
 	}
 	if s.prefaulted.Load() == s.arena.Size() {
-		s.log.Info("plasma: arena prefaulted", "bytes", formatBytes(s.arena.Size()), "took", time.Since(start).Round(time.Millisecond))
+		s.log.Info("plasma: arena prefaulted", "bytes", bytesize.Format(s.arena.Size()), "took", time.Since(start).Round(time.Millisecond))
 	}
 }
 
@@ -349,7 +351,7 @@ func (s *Store) createLocked(ctx context.Context, cid uint64, id ObjectID, size 
 			return nil, err
 		}
 	} else if !s.cfg.Fallback {
-		return nil, fmt.Errorf("%w: %v is %s, the store %s", ErrObjectTooLarge, id, formatBytes(size), formatBytes(s.alloc.Capacity()))
+		return nil, fmt.Errorf("%w: %v is %s, the store %s", ErrObjectTooLarge, id, bytesize.Format(size), bytesize.Format(s.alloc.Capacity()))
 	}
 	if !wait {
 		return nil, errWouldBlock
