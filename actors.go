@@ -1,6 +1,7 @@
 package goray
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -57,7 +58,7 @@ func (rt *Runtime) GetActor(ctx context.Context, name string, opts ...ActorOptio
 	for _, o := range opts {
 		o(&c)
 	}
-	ns := nonEmpty(c.spec.Namespace, rt.Namespace())
+	ns := cmp.Or(c.spec.Namespace, rt.Namespace())
 	res, err := rt.request(ctx, &gcs.GetNamedActor{Name: name, Namespace: ns})
 	if err != nil {
 		return nil, fmt.Errorf("goray: get actor %q: %w", name, err)
@@ -90,7 +91,7 @@ func (rt *Runtime) Namespace() string {
 	if rt.job.Namespace != "" {
 		return rt.job.Namespace
 	}
-	return nonEmpty(rt.cfg.namespace, "default")
+	return cmp.Or(rt.cfg.namespace, "default")
 }
 
 // JobID is the job this driver runs ("" for other roles).

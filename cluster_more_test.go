@@ -109,43 +109,34 @@ func joinRT(t testing.TB, head *goray.Runtime, name string, opts ...goray.InitOp
 
 func cpus(n float64) map[string]float64 { return map[string]float64{"CPU": n} }
 
-func actorInfo(t testing.TB, rt *goray.Runtime, id string) gcs.ActorInfo {
+// row lists one of the GCS's tables and returns the row whose id is id.
+func row[T any](t testing.TB, list func(context.Context) ([]T, error), id string, idOf func(T) string) T {
 	t.Helper()
-	actors, err := rt.Actors(tctx(t, 5*time.Second))
+	rows, err := list(tctx(t, 5*time.Second))
 	require.NoError(t, err)
-	for _, a := range actors {
-		if a.ID == id {
-			return a
+	for _, r := range rows {
+		if idOf(r) == id {
+			return r
 		}
 	}
-	t.Fatalf("no actor %s", id)
-	return gcs.ActorInfo{}
+	t.Fatalf("no row %s", id)
+	var zero T
+	return zero
+}
+
+func actorInfo(t testing.TB, rt *goray.Runtime, id string) gcs.ActorInfo {
+	t.Helper()
+	return row(t, rt.Actors, id, func(a gcs.ActorInfo) string { return a.ID })
 }
 
 func nodeInfo(t testing.TB, rt *goray.Runtime, id string) gcs.NodeInfo {
 	t.Helper()
-	nodes, err := rt.Nodes(tctx(t, 5*time.Second))
-	require.NoError(t, err)
-	for _, n := range nodes {
-		if n.ID == id {
-			return n
-		}
-	}
-	t.Fatalf("no node %s", id)
-	return gcs.NodeInfo{}
+	return row(t, rt.Nodes, id, func(n gcs.NodeInfo) string { return n.ID })
 }
 
 func jobInfo(t testing.TB, rt *goray.Runtime, id string) gcs.JobInfo {
 	t.Helper()
-	jobs, err := rt.Jobs(tctx(t, 5*time.Second))
-	require.NoError(t, err)
-	for _, j := range jobs {
-		if j.ID == id {
-			return j
-		}
-	}
-	t.Fatalf("no job %s", id)
-	return gcs.JobInfo{}
+	return row(t, rt.Jobs, id, func(j gcs.JobInfo) string { return j.ID })
 }
 
 func eventually(t testing.TB, what string, cond func() bool) {

@@ -1,6 +1,7 @@
 package goray
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -234,7 +235,7 @@ func boundedContext(ctx context.Context, d time.Duration) (context.Context, cont
 func (rt *Runtime) waitForHead(ctx context.Context) error {
 	ctx, cancel := boundedContext(ctx, joinTimeout)
 	defer cancel()
-	where := nonEmpty(rt.cfg.address, rt.cfg.clientURL)
+	where := cmp.Or(rt.cfg.address, rt.cfg.clientURL)
 	rt.log.Info("goray: joining the cluster", "head", where)
 	if err := rt.node.WaitForNode(ctx, gcs.DefaultHead); err != nil {
 		return fmt.Errorf("goray: cannot reach the head at %s (is it running, and do the token and TLS settings match its?): %w", where, err)
@@ -404,11 +405,4 @@ func (rt *Runtime) teardown(ctx context.Context) error {
 		errs = append(errs, rt.sys.Shutdown(ctx))
 	}
 	return errors.Join(errs...)
-}
-
-func nonEmpty(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }

@@ -143,33 +143,30 @@ func (c *cluster) driver(address string, opts ...goray.InitOption) *goray.Runtim
 	return rt
 }
 
-// nodeState returns the GCS's row of a node.
-func nodeState(t testing.TB, rt *goray.Runtime, id string) gcs.NodeInfo {
+// row lists one of the GCS's tables and returns the row whose id is id.
+func row[T any](t testing.TB, list func(context.Context) ([]T, error), id string, idOf func(T) string) T {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	nodes, err := rt.Nodes(ctx)
+	rows, err := list(ctx)
 	require.NoError(t, err)
-	for _, n := range nodes {
-		if n.ID == id {
-			return n
+	for _, r := range rows {
+		if idOf(r) == id {
+			return r
 		}
 	}
-	t.Fatalf("node %s is not in the GCS's table", id)
-	return gcs.NodeInfo{}
+	t.Fatalf("%s is not in the GCS's table", id)
+	var zero T
+	return zero
+}
+
+// nodeState returns the GCS's row of a node, actorRow of an actor.
+func nodeState(t testing.TB, rt *goray.Runtime, id string) gcs.NodeInfo {
+	t.Helper()
+	return row(t, rt.Nodes, id, func(n gcs.NodeInfo) string { return n.ID })
 }
 
 func actorRow(t testing.TB, rt *goray.Runtime, id string) gcs.ActorInfo {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	actors, err := rt.Actors(ctx)
-	require.NoError(t, err)
-	for _, a := range actors {
-		if a.ID == id {
-			return a
-		}
-	}
-	t.Fatalf("actor %s is not in the GCS's table", id)
-	return gcs.ActorInfo{}
+	return row(t, rt.Actors, id, func(a gcs.ActorInfo) string { return a.ID })
 }

@@ -1,6 +1,7 @@
 package gcs
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -195,7 +196,7 @@ func (g *gcs) Receive(c *actor.Context) {
 	case *NodeHello:
 		g.hello(c, m)
 	case *UnregisterNode:
-		g.markDead(m.NodeID, nonEmpty(m.Cause, causeStopped))
+		g.markDead(m.NodeID, cmp.Or(m.Cause, causeStopped))
 		g.reply(c.Sender(), &Reply{})
 	case *ResourceReport:
 		g.onResourceReport(m)
@@ -264,13 +265,6 @@ func newID() string {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
-}
-
-func nonEmpty(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
 
 // Keys of the journal. User KV keys are base64url-encoded, since bucket
