@@ -129,13 +129,13 @@ func (g *gcs) pickAmong(a *ActorInfo, drivers bool) *NodeInfo {
 // place reserves a's resources on n and asks n's raylet to start it.
 func (g *gcs) place(a *ActorInfo, n *NodeInfo) {
 	a.NodeID = n.ID
-	g.placeSeq[n.ID]++
-	g.placedSeq[a.ID] = g.placeSeq[n.ID]
+	g.nodeSeq[n.ID]++
+	g.placedSeq[a.ID] = g.nodeSeq[n.ID]
 	g.ledger[n.ID].sub(a.Spec.Resources)
 	g.refreshAvailable(n)
 	g.addToNode(a)
 	c := *a
-	g.sys.Send(RayletPID(n.BusNode), &SpawnActor{Actor: c, Epoch: g.epoch, Seq: g.placeSeq[n.ID]})
+	g.sys.Send(RayletPID(n.BusNode), &SpawnActor{Actor: c, Epoch: g.epoch, Seq: g.nodeSeq[n.ID]})
 }
 
 // schedule places the pending actors that fit now, oldest first.

@@ -132,7 +132,7 @@ type gcs struct {
 	misses    map[string]int
 	checking  map[string]bool   // a health check is in flight
 	mismatch  map[string]int    // checks in a row whose hosted count disagreed
-	placeSeq  map[string]uint64 // per node: the last placement's number
+	nodeSeq  map[string]uint64 // per node: the last placement's number
 	placedSeq map[string]uint64 // per actor: its placement's number
 	byNode    map[string]map[string]struct{}
 
@@ -164,7 +164,7 @@ func newGCS(cfg Config, sys *actor.System, conn *nats.Conn, subjects bus.Subject
 		nodes: make(map[string]*NodeInfo), ledger: make(map[string]Resources),
 		reported: make(map[string]ResourceReport), misses: make(map[string]int),
 		checking: make(map[string]bool), byNode: make(map[string]map[string]struct{}),
-		mismatch: make(map[string]int), placeSeq: make(map[string]uint64), placedSeq: make(map[string]uint64),
+		mismatch: make(map[string]int), nodeSeq: make(map[string]uint64), placedSeq: make(map[string]uint64),
 		actors: make(map[string]*ActorInfo), named: make(map[nameKey]string),
 		creators: make(map[string][]*actor.PID), waiters: make(map[string][]waiter),
 		jobs: make(map[string]*JobInfo), kv: make(map[string]map[string][]byte),

@@ -125,7 +125,7 @@ func (g *gcs) markDead(id, cause string) {
 	n.Available = Resources{}
 	delete(g.misses, id)
 	delete(g.mismatch, id)
-	delete(g.placeSeq, id)
+	delete(g.nodeSeq, id)
 	delete(g.reported, id)
 	delete(g.ledger, id)
 	g.saveNode(n)
