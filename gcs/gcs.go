@@ -132,7 +132,7 @@ type gcs struct {
 	misses    map[string]int
 	checking  map[string]bool   // a health check is in flight
 	mismatch  map[string]int    // checks in a row whose hosted count disagreed
-	nodeSeq  map[string]uint64 // per node: the last placement's number
+	nodeSeq   map[string]uint64 // per node: the last placement's number
 	placedSeq map[string]uint64 // per actor: its placement's number
 	byNode    map[string]map[string]struct{}
 
